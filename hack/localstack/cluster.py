@@ -1,0 +1,172 @@
+"""A real Kubernetes control plane with kwok nodes, started by kwokctl's binary runtime.
+
+kube-apiserver, kube-controller-manager, kube-scheduler and etcd are real; kwok
+plays the kubelets (see kwok/stages.yaml) and serves the Ollama pods' logs from
+the CRI log file the stack's real Ollama writes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from .config import StackConfig
+from .log import step
+
+KWOK_DIR = Path(__file__).resolve().parent / "kwok"
+NODE_LABEL = "mlops.ollama/local-stack"
+
+CLUSTER_LOGS = """\
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: ollama
+spec:
+  # Every container named "ollama", in every namespace, shows the real server's log.
+  logs:
+    - containers: [ollama]
+      logsFile: {cri_log}
+      follow: true
+"""
+
+
+class KwokCluster:
+    def __init__(self, config: StackConfig, binaries: dict[str, Path]) -> None:
+        self.config = config
+        self.binaries = binaries
+        self.cri_log = config.state_dir / "logs" / "ollama.cri.log"
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["KWOK_WORKDIR"] = str(self.config.kwok_workdir)
+        return env
+
+    def _kwokctl(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
+        cmd = [str(self.binaries["kwokctl"]), "--name", self.config.cluster_name, *args]
+        return subprocess.run(cmd, env=self._env(), check=check, text=True, capture_output=capture)
+
+    def exists(self) -> bool:
+        return (self.config.kwok_workdir / "clusters" / self.config.cluster_name / "kwok.yaml").exists()
+
+    def running(self) -> bool:
+        if not self.exists():
+            return False
+        pids = list((self.config.kwok_workdir / "clusters" / self.config.cluster_name / "pids").glob("*.pid"))
+        from .procs import pid_alive
+
+        alive = []
+        for pid_file in pids:
+            try:
+                alive.append(pid_alive(int(pid_file.read_text().strip())))
+            except (OSError, ValueError):
+                alive.append(False)
+        return bool(alive) and all(alive)
+
+    def write_config(self) -> Path:
+        self.cri_log.parent.mkdir(parents=True, exist_ok=True)
+        self.cri_log.touch()
+        path = self.config.state_dir / "kwok-resources.yaml"
+        path.write_text((KWOK_DIR / "stages.yaml").read_text() + CLUSTER_LOGS.format(cri_log=self.cri_log))
+        return path
+
+    def create(self) -> None:
+        from .procs import require_free_port
+
+        if self.running():
+            step(f"kwok cluster {self.config.cluster_name} is already running")
+            return
+        if self.exists():
+            step(f"removing the stopped kwok cluster {self.config.cluster_name} before creating it again")
+            self.delete()
+        require_free_port(self.config.apiserver_port, "kube-apiserver", "MLOPS_STACK_APISERVER_PORT")
+        resources = self.write_config()
+        step(f"creating kwok cluster {self.config.cluster_name} (kube-apiserver on 127.0.0.1:{self.config.apiserver_port})")
+        b = self.binaries
+        result = self._kwokctl(
+            "--config",
+            str(resources),
+            "create",
+            "cluster",
+            "--runtime",
+            "binary",
+            "--kube-apiserver-binary",
+            str(b["kube-apiserver"]),
+            "--kube-controller-manager-binary",
+            str(b["kube-controller-manager"]),
+            "--kube-scheduler-binary",
+            str(b["kube-scheduler"]),
+            "--etcd-binary",
+            str(b["etcd"]),
+            "--kwok-controller-binary",
+            str(b["kwok"]),
+            "--kube-apiserver-port",
+            str(self.config.apiserver_port),
+            "--kubeconfig",
+            str(self.config.kubeconfig),
+            "--wait",
+            "2m",
+            check=False,
+            capture=True,
+        )
+        if result.returncode != 0:
+            raise SystemExit(f"error: kwokctl create cluster failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+
+    def delete(self) -> None:
+        if not self.exists():
+            return
+        step(f"deleting kwok cluster {self.config.cluster_name} (kwokctl stops its processes by their pid files)")
+        self._kwokctl("delete", "cluster", "--kubeconfig", str(self.config.kubeconfig), check=False, capture=True)
+
+    def api_client(self):  # type: ignore[no-untyped-def]
+        from kubernetes import client, config
+
+        return client.ApiClient(config.new_client_from_config(config_file=str(self.config.kubeconfig)).configuration)
+
+    def ensure_nodes(self, count: int, cpu: str = "4", memory: str = "16Gi", pods: str = "110") -> list[str]:
+        """Create ``count`` fake nodes (idempotent) and wait until kwok reports them Ready."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        core = client.CoreV1Api(self.api_client())
+        names = [f"kwok-node-{i}" for i in range(count)]
+        for name in names:
+            body = {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": name,
+                    # kwok only manages nodes carrying this annotation.
+                    "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                    "labels": {
+                        "kubernetes.io/hostname": name,
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                        "type": "kwok",
+                        NODE_LABEL: "true",
+                    },
+                },
+                # No status.addresses: kwok fills in its own reachable address, which `kubectl logs` needs.
+                "status": {
+                    "capacity": {"cpu": cpu, "memory": memory, "pods": pods},
+                    "allocatable": {"cpu": cpu, "memory": memory, "pods": pods},
+                },
+            }
+            try:
+                core.create_node(body)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready = [
+                n.metadata.name
+                for n in core.list_node(label_selector=f"{NODE_LABEL}=true").items
+                if any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))
+            ]
+            if set(names) <= set(ready):
+                return names
+            time.sleep(0.5)
+        raise SystemExit(f"error: kwok did not mark nodes {names} Ready within 60s; see {self.config.kwok_workdir}/clusters/{self.config.cluster_name}/logs/")

@@ -1,0 +1,211 @@
+"""The local stack as a whole: build, up, down, status.
+
+Components (all on 127.0.0.1, all started and stopped by pid):
+- Kubernetes: real etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+  with kwok as the nodes' kubelets (kwokctl binary runtime).
+- Ollama: the real server, its output mirrored into the CRI log kwok serves as
+  the Ollama pods' logs.
+- A private model registry (docker-registry + nginx for blob redirects) with two
+  tiny generated models pushed to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import versions
+from .cluster import KwokCluster
+from .config import StackConfig
+from .gobuild import build, require_go
+from .log import step
+from .ollama import OllamaServer
+from .procs import require_free_port
+from .registry import Registry
+
+# The tiny models every test and demo relies on: name in the registry -> generator seed.
+TINY_MODELS = {"mlops/tiny-a:latest": 1, "mlops/tiny-b:latest": 2}
+
+
+@dataclass
+class StackInfo:
+    """What tests, molecule and the demo need to reach the stack (written to stack.json)."""
+
+    cluster: str
+    kubeconfig: str
+    apiserver: str
+    ollama_url: str
+    ollama_binary: str
+    ollama_models_dir: str
+    ollama_cri_log: str
+    registry_host: str
+    registry_root: str
+    blobs_port: int
+    models: list[str]
+    run_dir: str
+    nodes: list[str]
+
+
+def _ollama_has(url: str, name: str) -> bool:
+    import httpx
+
+    tags = httpx.get(f"{url}/api/tags", timeout=10).json().get("models") or []
+    return any(m.get("name") == name for m in tags)
+
+
+class Stack:
+    def __init__(self, config: StackConfig | None = None) -> None:
+        self.config = config or StackConfig.from_env()
+        self.cluster_kind = os.environ.get("STACK_CLUSTER", "kwok")
+        if self.cluster_kind not in ("kwok", "kind"):
+            raise SystemExit(f"error: STACK_CLUSTER={self.cluster_kind!r} is not supported; use 'kwok' (default) or 'kind'")
+
+    # -- components -------------------------------------------------------
+    def binary_paths(self) -> dict[str, Path]:
+        return {name: self.config.bin_dir / b.cache_name for name, b in versions.GO_BINARIES.items()}
+
+    def ollama(self) -> OllamaServer:
+        return OllamaServer(
+            self.binary_paths()["ollama"],
+            self.config.ollama_port,
+            self.config.ollama_models_dir,
+            self.config.run_dir,
+            cri_log=self.config.state_dir / "logs" / "ollama.cri.log",
+        )
+
+    def registry(self) -> Registry:
+        return Registry(self.config.registry_root, self.config.run_dir, self.config.registry_port, self.config.blobs_port)
+
+    def cluster(self) -> KwokCluster:
+        return KwokCluster(self.config, self.binary_paths())
+
+    # -- commands ---------------------------------------------------------
+    def build(self) -> dict[str, Path]:
+        missing = [b for name, b in versions.GO_BINARIES.items() if not (self.config.bin_dir / b.cache_name).exists()]
+        if missing:
+            require_go()
+            for binary in missing:
+                build(binary, self.config.bin_dir)
+        else:
+            step(f"all binaries cached in {self.config.bin_dir}; nothing to build")
+        return self.binary_paths()
+
+    def up(self) -> StackInfo:
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.build()
+        registry, ollama = self.registry(), self.ollama()
+        if not registry.healthy():
+            require_free_port(self.config.registry_port, "model registry", "MLOPS_STACK_REGISTRY_PORT")
+            require_free_port(self.config.blobs_port, "registry blob server", "MLOPS_STACK_BLOBS_PORT")
+            step(f"starting the model registry on {registry.host} (blobs via nginx on :{self.config.blobs_port})")
+            registry.start()
+        if not ollama.healthy():
+            require_free_port(self.config.ollama_port, "Ollama server", "MLOPS_STACK_OLLAMA_PORT")
+            step(f"starting Ollama {versions.OLLAMA} on {ollama.url} (models in {self.config.ollama_models_dir})")
+            ollama.start()
+        models = self.seed_models(ollama.url, registry.host)
+        nodes = self.start_cluster()
+        info = StackInfo(
+            cluster=self.cluster_kind,
+            kubeconfig=str(self.config.kubeconfig),
+            apiserver=f"https://127.0.0.1:{self.config.apiserver_port}",
+            ollama_url=ollama.url,
+            ollama_binary=str(self.binary_paths()["ollama"]),
+            ollama_models_dir=str(self.config.ollama_models_dir),
+            ollama_cri_log=str(ollama.cri_log),
+            registry_host=registry.host,
+            registry_root=str(self.config.registry_root),
+            blobs_port=self.config.blobs_port,
+            models=models,
+            run_dir=str(self.config.run_dir),
+            nodes=nodes,
+        )
+        self.config.status_file.write_text(json.dumps(asdict(info), indent=2) + "\n")
+        step(f"stack is up; details in {self.config.status_file}; `hack/stack env` prints the variables to use it")
+        return info
+
+    def seed_models(self, ollama_url: str, registry_host: str) -> list[str]:
+        """Make sure the registry holds the tiny models and the stack's Ollama has them."""
+        from . import tinymodels
+
+        names = []
+        for short, seed in TINY_MODELS.items():
+            name = f"{registry_host}/{short}"
+            names.append(name)
+            repo, _, tag = short.partition(":")
+            manifest = self.config.registry_root / "docker/registry/v2/repositories" / repo / "_manifests/tags" / tag
+            if manifest.exists() and _ollama_has(ollama_url, name):
+                continue
+            gguf = self.config.models_cache_dir / f"tiny-seed{seed}.gguf"
+            if not gguf.exists():
+                step(f"generating tiny GGUF model (seed {seed}) at {gguf}")
+                gguf.parent.mkdir(parents=True, exist_ok=True)
+                tinymodels.write_gguf(gguf, seed=seed, name=f"tiny-{seed}")
+            step(f"creating {name} in Ollama and pushing it to the registry")
+            tinymodels.create_model(ollama_url, name, gguf)
+            tinymodels.push_model(ollama_url, name, insecure=True)
+        return names
+
+    def start_cluster(self) -> list[str]:
+        if self.cluster_kind == "kind":
+            return self._start_kind()
+        cluster = self.cluster()
+        cluster.create()
+        return cluster.ensure_nodes(self.config.node_count)
+
+    def _start_kind(self) -> list[str]:
+        kind = shutil.which("kind")
+        engine = shutil.which("docker") or shutil.which("podman")
+        if not kind or not engine:
+            raise SystemExit("error: STACK_CLUSTER=kind needs the 'kind' command and a container engine (docker or podman); neither is optional")
+        name = self.config.cluster_name
+        existing = subprocess.run([kind, "get", "clusters"], capture_output=True, text=True, check=True).stdout.split()
+        if name not in existing:
+            step(f"creating kind cluster {name}")
+            subprocess.run([kind, "create", "cluster", "--name", name, "--kubeconfig", str(self.config.kubeconfig), "--wait", "120s"], check=True)
+        return [f"{name}-control-plane"]
+
+    def down(self, purge: bool = False) -> None:
+        if self.cluster_kind == "kind":
+            if shutil.which("kind"):
+                subprocess.run(["kind", "delete", "cluster", "--name", self.config.cluster_name], check=False)
+        else:
+            self.cluster().delete()
+        self.ollama().stop()
+        self.registry().stop()
+        self.config.status_file.unlink(missing_ok=True)
+        if purge and self.config.state_dir.exists():
+            step(f"removing {self.config.state_dir}")
+            shutil.rmtree(self.config.state_dir)
+        step("stack is down")
+
+    def status(self) -> dict[str, str]:
+        registry, ollama = self.registry(), self.ollama()
+        report = {
+            "binaries": "cached" if all(p.exists() for p in self.binary_paths().values()) else f"not all built (cache: {self.config.bin_dir})",
+            "registry": f"up at http://{registry.host}" if registry.healthy() else "down",
+            "ollama": f"up at {ollama.url} (pid {ollama.process.pid()})" if ollama.healthy() else "down",
+        }
+        if self.cluster_kind == "kwok":
+            report["kubernetes"] = f"up at https://127.0.0.1:{self.config.apiserver_port}" if self.cluster().running() else "down"
+        report["kubeconfig"] = str(self.config.kubeconfig)
+        return report
+
+    def env_lines(self) -> list[str]:
+        return [
+            f"export KUBECONFIG={self.config.kubeconfig}",
+            f"export K8S_AUTH_KUBECONFIG={self.config.kubeconfig}",
+            f"export MLOPS_OLLAMA_URL={self.config.ollama_url}",
+            f"export MLOPS_REGISTRY={self.config.registry_host}",
+        ]
+
+
+def load_info(config: StackConfig | None = None) -> StackInfo:
+    config = config or StackConfig.from_env()
+    if not config.status_file.exists():
+        raise RuntimeError(f"the local stack is not up ({config.status_file} is missing): run `hack/stack up` first")
+    return StackInfo(**json.loads(config.status_file.read_text()))
