@@ -125,6 +125,57 @@ class KwokCluster:
 
         return client.ApiClient(config.new_client_from_config(config_file=str(self.config.kubeconfig)).configuration)
 
+    def ensure_storage(self, volumes: int = 12, size: str = "100Gi") -> None:
+        """A default StorageClass named like k3s's (``local-path``) with pre-created PVs, so PVCs bind as on k3s.
+
+        No provisioner runs in the local stack; the PV controller binds claims to
+        these static volumes, which is what lets pods with a PVC be scheduled.
+        """
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        api = self.api_client()
+        storage = client.StorageV1Api(api)
+        core = client.CoreV1Api(api)
+        objects = [
+            (
+                storage.create_storage_class,
+                {
+                    "apiVersion": "storage.k8s.io/v1",
+                    "kind": "StorageClass",
+                    "metadata": {"name": "local-path", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+                    "provisioner": "rancher.io/local-path",
+                    "reclaimPolicy": "Delete",
+                    "volumeBindingMode": "Immediate",
+                },
+            )
+        ]
+        for i in range(volumes):
+            path = self.config.state_dir / "volumes" / f"pv-{i}"
+            objects.append(
+                (
+                    core.create_persistent_volume,
+                    {
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolume",
+                        "metadata": {"name": f"local-stack-pv-{i}", "labels": {NODE_LABEL: "true"}},
+                        "spec": {
+                            "capacity": {"storage": size},
+                            "accessModes": ["ReadWriteOnce", "ReadWriteMany"],
+                            "persistentVolumeReclaimPolicy": "Retain",
+                            "storageClassName": "local-path",
+                            "hostPath": {"path": str(path)},
+                        },
+                    },
+                )
+            )
+        for create, body in objects:
+            try:
+                create(body)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+
     def ensure_nodes(self, count: int, cpu: str = "4", memory: str = "16Gi", pods: str = "110") -> list[str]:
         """Create ``count`` fake nodes (idempotent) and wait until kwok reports them Ready."""
         from kubernetes import client

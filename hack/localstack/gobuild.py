@@ -38,6 +38,7 @@ class GoBinary:
     # published version to use instead; None means "drop that replace".
     published_version: Callable[[str], str | None] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    ldflags: str = ""
 
     @property
     def cache_name(self) -> str:
@@ -123,7 +124,7 @@ def build(binary: GoBinary, bin_dir: Path) -> Path:
         workdir = Path(work)
         (workdir / "go.mod").write_text(wrapper_gomod(binary, _download_gomod(binary.module, binary.version, env)))
         partial = bin_dir / f".{binary.cache_name}.partial"
-        cmd = [require_go(), "build", "-mod=mod", "-trimpath", "-o", str(partial), binary.package]
+        cmd = [require_go(), "build", "-mod=mod", "-trimpath", "-ldflags", binary.ldflags, "-o", str(partial), binary.package]
         proc = subprocess.run(cmd, cwd=workdir, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         if proc.returncode != 0:
             raise SystemExit(f"error: building {binary.name} failed ({' '.join(cmd)} in a wrapper module):\n{proc.stdout[-4000:]}")

@@ -155,7 +155,9 @@ class Stack:
             return self._start_kind()
         cluster = self.cluster()
         cluster.create()
-        return cluster.ensure_nodes(self.config.node_count)
+        nodes = cluster.ensure_nodes(self.config.node_count)
+        cluster.ensure_storage()
+        return nodes
 
     def _start_kind(self) -> list[str]:
         kind = shutil.which("kind")

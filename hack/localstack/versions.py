@@ -28,5 +28,12 @@ GO_BINARIES = {
     },
     "kwok": GoBinary("kwok", "sigs.k8s.io/kwok", KWOK, "sigs.k8s.io/kwok/cmd/kwok"),
     "kwokctl": GoBinary("kwokctl", "sigs.k8s.io/kwok", KWOK, "sigs.k8s.io/kwok/cmd/kwokctl"),
-    "ollama": GoBinary("ollama", "github.com/ollama/ollama", OLLAMA, "github.com/ollama/ollama", cgo=True),
+    "ollama": GoBinary(
+        "ollama",
+        "github.com/ollama/ollama",
+        OLLAMA, "github.com/ollama/ollama",
+        cgo=True,
+        # Without it /api/version answers 0.0.0, which clients (and our health probe) report.
+        ldflags=f"-X github.com/ollama/ollama/version.Version={OLLAMA[1:]}",
+    ),
 }

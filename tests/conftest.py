@@ -1,0 +1,102 @@
+"""Shared pytest fixtures: the collection on sys.path, and the local stack's real servers.
+
+Tests that need a server use the local stack (`hack/stack up`); when it is not
+up they fail with the command to run, never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = REPO / "build"
+COLLECTION_LINK = BUILD / "ansible_collections" / "mlops" / "ollama"
+
+
+def _link_collection() -> None:
+    """Make the checkout importable as ansible_collections.mlops.ollama (what Ansible itself sees)."""
+    COLLECTION_LINK.parent.mkdir(parents=True, exist_ok=True)
+    if not COLLECTION_LINK.is_symlink():
+        COLLECTION_LINK.symlink_to(REPO, target_is_directory=True)
+    if str(BUILD) not in sys.path:
+        sys.path.insert(0, str(BUILD))
+    os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(BUILD))
+    hack = str(REPO / "hack")
+    if hack not in sys.path:
+        sys.path.insert(0, hack)
+
+
+_link_collection()
+
+from localstack.config import StackConfig  # noqa: E402
+from localstack.ollama import OllamaServer  # noqa: E402
+from localstack.procs import free_port  # noqa: E402
+from localstack.registry import Registry  # noqa: E402
+from localstack.stack import StackInfo, load_info  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def stack() -> StackInfo:
+    try:
+        return load_info(StackConfig.from_env())
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def ollama_factory(stack: StackInfo, tmp_path: Path) -> Iterator[Callable[[], OllamaServer]]:
+    """Start fresh Ollama servers (empty models dir, free port); all are stopped at teardown."""
+    started: list[OllamaServer] = []
+
+    def start() -> OllamaServer:
+        port = free_port()
+        server = OllamaServer(Path(stack.ollama_binary), port, tmp_path / f"models-{port}", tmp_path / "run", name=f"ollama-{port}")
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def registry_factory(stack: StackInfo, tmp_path: Path) -> Iterator[Callable[[], Registry]]:
+    """Start extra registries serving the stack's stored models (blobs through the stack's nginx)."""
+    started: list[Registry] = []
+
+    def start() -> Registry:
+        registry = Registry(
+            Path(stack.registry_root), tmp_path / "registry-run", free_port(), stack.blobs_port, name=f"registry-{len(started)}", serve_blobs=False
+        )
+        started.append(registry)
+        registry.start()
+        return registry
+
+    yield start
+    for registry in started:
+        registry.stop()
+
+
+@pytest.fixture
+def push_variant(stack: StackInfo, ollama_factory: Callable[[], OllamaServer], tmp_path: Path) -> Callable[[str, int], str]:
+    """Push a new tiny model (generator seed ``seed``) to the stack's registry as ``name``; returns the full name.
+
+    The model is created in a throwaway Ollama so the stack's own server is untouched.
+    """
+    from localstack import tinymodels
+
+    def push(name: str, seed: int) -> str:
+        builder = ollama_factory()
+        full = f"{stack.registry_host}/{name}"
+        gguf = tinymodels.write_gguf(tmp_path / f"variant-{seed}.gguf", seed=seed, name=f"variant-{seed}")
+        tinymodels.create_model(builder.url, full, gguf)
+        tinymodels.push_model(builder.url, full, insecure=True)
+        return full
+
+    return push
