@@ -31,10 +31,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def require_free_port(port: int, what: str, env: str) -> None:
-    if not port_is_free(port):
+def require_free_port(port: int, what: str, env: str, host: str = "127.0.0.1") -> None:
+    if not port_is_free(port, host):
         raise SystemExit(
-            f"error: port {port} on 127.0.0.1 is already in use, so the {what} cannot listen there. "
+            f"error: port {port} on {host} is already in use, so the {what} cannot listen there. "
             f"Stop whatever holds it (ss -ltnp 'sport = :{port}') or choose another port with {env}=<port>."
         )
 

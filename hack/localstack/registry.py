@@ -6,7 +6,12 @@ storage do exactly that, so we configure the same with real components: the
 registry's ``redirect`` storage middleware sends a 307 to a base URL, and
 Debian's nginx serves the registry's filesystem root there (with Range support,
 which Ollama's parallel part downloads use).
+
+The blob server listens on another loopback address (127.0.0.2) on purpose:
+Ollama follows a redirect to the *same* host name itself and only stops at
+(and uses the Location of) a redirect to a different host, as with a CDN.
 """
+
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ from pathlib import Path
 import httpx
 
 from .procs import ManagedProcess, port_accepts, wait_for
+
+BLOBS_HOST = "127.0.0.2"
 
 REGISTRY_CONFIG = """\
 version: 0.1
@@ -35,7 +42,7 @@ middleware:
   storage:
     - name: redirect
       options:
-        baseurl: http://127.0.0.1:{blobs_port}/
+        baseurl: http://{blobs_host}:{blobs_port}/
 http:
   addr: 127.0.0.1:{port}
   secret: local-stack-only
@@ -62,7 +69,7 @@ http {{
   default_type application/octet-stream;
   sendfile on;
   server {{
-    listen 127.0.0.1:{port};
+    listen {host}:{port};
     root {root};
     location / {{ try_files $uri =404; }}
   }}
@@ -87,7 +94,7 @@ class Registry:
         self.blobs_port = blobs_port
         self.name = name
         config = run_dir / f"{name}.yml"
-        self._config_text = REGISTRY_CONFIG.format(root=root, port=port, blobs_port=blobs_port)
+        self._config_text = REGISTRY_CONFIG.format(root=root, port=port, blobs_host=BLOBS_HOST, blobs_port=blobs_port)
         self._config_path = config
         self.registry = ManagedProcess(
             name=f"{name} (docker-registry)",
@@ -99,7 +106,7 @@ class Registry:
         if serve_blobs:
             nginx_conf = run_dir / f"nginx-{name}.conf"
             self._nginx_conf_path = nginx_conf
-            self._nginx_conf_text = NGINX_CONFIG.format(run=run_dir, name=name, port=blobs_port, root=root)
+            self._nginx_conf_text = NGINX_CONFIG.format(run=run_dir, name=name, host=BLOBS_HOST, port=blobs_port, root=root)
             self.blobs = ManagedProcess(
                 name=f"{name} blob server (nginx)",
                 argv=[require_binary("nginx", "nginx-light"), "-c", str(nginx_conf), "-e", str(run_dir / f"nginx-{name}.error.log")],
@@ -128,7 +135,7 @@ class Registry:
                 (self.run_dir / f"nginx-{self.name}-tmp" / sub).mkdir(parents=True, exist_ok=True)
             self._nginx_conf_path.write_text(self._nginx_conf_text)
             self.blobs.start()
-            wait_for(lambda: port_accepts(self.blobs_port), 20, f"nginx to listen on {self.blobs_port}")
+            wait_for(lambda: port_accepts(self.blobs_port, BLOBS_HOST), 20, f"nginx to listen on {BLOBS_HOST}:{self.blobs_port}")
         self.registry.start()
         try:
             wait_for(self.healthy, 30, f"the registry to answer on http://{self.host}/v2/")

@@ -25,7 +25,7 @@ from .gobuild import build, require_go
 from .log import step
 from .ollama import OllamaServer
 from .procs import require_free_port
-from .registry import Registry
+from .registry import BLOBS_HOST, Registry
 
 # The tiny models every test and demo relies on: name in the registry -> generator seed.
 TINY_MODELS = {"mlops/tiny-a:latest": 1, "mlops/tiny-b:latest": 2}
@@ -50,11 +50,30 @@ class StackInfo:
     nodes: list[str]
 
 
-def _ollama_has(url: str, name: str) -> bool:
+def _registry_digest(registry_host: str, short: str) -> str | None:
+    import httpx
+
+    repo, _, tag = short.partition(":")
+    reply = httpx.head(
+        f"http://{registry_host}/v2/{repo}/manifests/{tag}", headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"}, timeout=10
+    )
+    return reply.headers.get("Docker-Content-Digest", "").removeprefix("sha256:") or None if reply.status_code == 200 else None
+
+
+def _ollama_has(url: str, name: str, digest: str | None) -> bool:
     import httpx
 
     tags = httpx.get(f"{url}/api/tags", timeout=10).json().get("models") or []
-    return any(m.get("name") == name for m in tags)
+    return digest is not None and any(m.get("name") == name and m.get("digest") == digest for m in tags)
+
+
+def _pull(url: str, name: str) -> None:
+    import httpx
+
+    with httpx.stream("POST", f"{url}/api/pull", json={"model": name, "insecure": True}, timeout=httpx.Timeout(120, connect=5)) as response:
+        last = [line for line in response.iter_lines() if line][-1:]
+    if last != ['{"status":"success"}']:
+        raise SystemExit(f"error: pulling {name} back from the registry failed: {last}")
 
 
 class Stack:
@@ -100,7 +119,7 @@ class Stack:
         registry, ollama = self.registry(), self.ollama()
         if not registry.healthy():
             require_free_port(self.config.registry_port, "model registry", "MLOPS_STACK_REGISTRY_PORT")
-            require_free_port(self.config.blobs_port, "registry blob server", "MLOPS_STACK_BLOBS_PORT")
+            require_free_port(self.config.blobs_port, "registry blob server", "MLOPS_STACK_BLOBS_PORT", host=BLOBS_HOST)
             step(f"starting the model registry on {registry.host} (blobs via nginx on :{self.config.blobs_port})")
             registry.start()
         if not ollama.healthy():
@@ -138,7 +157,7 @@ class Stack:
             names.append(name)
             repo, _, tag = short.partition(":")
             manifest = self.config.registry_root / "docker/registry/v2/repositories" / repo / "_manifests/tags" / tag
-            if manifest.exists() and _ollama_has(ollama_url, name):
+            if manifest.exists() and _ollama_has(ollama_url, name, _registry_digest(registry_host, short)):
                 continue
             gguf = self.config.models_cache_dir / f"tiny-seed{seed}.gguf"
             if not gguf.exists():
@@ -148,6 +167,9 @@ class Stack:
             step(f"creating {name} in Ollama and pushing it to the registry")
             tinymodels.create_model(ollama_url, name, gguf)
             tinymodels.push_model(ollama_url, name, insecure=True)
+            # A created model's manifest differs from the one the registry serves; pulling it
+            # back makes the stack's Ollama hold exactly what a pull elsewhere gets (same digest).
+            _pull(ollama_url, name)
         return names
 
     def start_cluster(self) -> list[str]:

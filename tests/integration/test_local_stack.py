@@ -115,15 +115,23 @@ def test_ollama_generates_with_a_tiny_model(stack):
 
 
 def test_registry_pull_into_empty_ollama_matches_digest(stack, ollama_factory):
-    expected = {m["name"]: m["digest"] for m in httpx.get(f"{stack.ollama_url}/api/tags", timeout=10).json()["models"]}
+    model = stack.models[1]
+    repo, _, tag = model.removeprefix(stack.registry_host + "/").partition(":")
+    head = httpx.head(
+        f"http://{stack.registry_host}/v2/{repo}/manifests/{tag}", headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"}, timeout=10
+    )
+    assert head.status_code == 200
+    registry_digest = head.headers["Docker-Content-Digest"].removeprefix("sha256:")
+
     fresh = ollama_factory()
     assert httpx.get(f"{fresh.url}/api/tags", timeout=10).json()["models"] == []
-    model = stack.models[1]
     with httpx.stream("POST", f"{fresh.url}/api/pull", json={"model": model, "insecure": True}, timeout=120) as response:
         lines = [line for line in response.iter_lines() if line]
     assert lines[-1] == '{"status":"success"}', lines[-3:]
+    assert any('"status":"verifying sha256 digest"' in line for line in lines)
     pulled = {m["name"]: m["digest"] for m in httpx.get(f"{fresh.url}/api/tags", timeout=10).json()["models"]}
-    assert pulled[model] == expected[model]
+    stack_copy = {m["name"]: m["digest"] for m in httpx.get(f"{stack.ollama_url}/api/tags", timeout=10).json()["models"]}
+    assert pulled[model] == registry_digest == stack_copy[model]
 
 
 def _run_stack(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -21,18 +21,19 @@ def test_readme_role_variables_match_the_argument_specs():
 
 
 def test_built_tarball_installs_into_an_empty_path_and_runs_site(tmp_path, stack):
-    dist = tmp_path / "dist"
-    built = _run(["ansible-galaxy", "collection", "build", "--output-path", str(dist), str(REPO)])
-    assert built.returncode == 0, built.stderr
-    tarball = next(dist.glob("mlops-ollama-*.tar.gz"))
     collections = tmp_path / "collections"
-    installed = _run(["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(collections), str(tarball)])
-    assert installed.returncode == 0, installed.stderr
-    assert (collections / "ansible_collections/mlops/ollama/playbooks/site.yml").exists()
     # Only the installed copy (and kubernetes.core from the ansible package) may be found.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_") and k != "PYTHONPATH"}
     env["ANSIBLE_COLLECTIONS_PATH"] = str(collections)
     env["K8S_AUTH_KUBECONFIG"] = stack.kubeconfig
+    dist = tmp_path / "dist"
+    built = _run(["ansible-galaxy", "collection", "build", "--output-path", str(dist), str(REPO)], env=env)
+    assert built.returncode == 0, built.stderr
+    tarball = next(dist.glob("mlops-ollama-*.tar.gz"))
+    assert tarball.stat().st_size < 2_000_000, "the tarball carries more than the collection (check build_ignore)"
+    installed = _run(["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(collections), str(tarball)], env=env)
+    assert installed.returncode == 0, installed.stderr
+    assert (collections / "ansible_collections/mlops/ollama/playbooks/site.yml").exists()
     namespace = f"tarball-{uuid.uuid4().hex[:6]}"
     play = _run(
         ["ansible-playbook", "mlops.ollama.site", "-i", str(REPO / "inventories/local"), "--tags", "namespace", "-e", f"k3s_ml_namespace_name={namespace}"],
