@@ -57,9 +57,12 @@ class OllamaServer:
 
     def start(self, timeout: float = 60.0) -> None:
         self.models_dir.mkdir(parents=True, exist_ok=True)
+        if self.cri_log is not None:
+            self.cri_log.parent.mkdir(parents=True, exist_ok=True)
         self.process.start()
         try:
-            wait_for(self.healthy, timeout, f"{self.name} to answer on {self.url}")
+            # Healthy only while our own process lives: a server someone else runs on the port does not count.
+            wait_for(lambda: self.process.running() and self.healthy(), timeout, f"{self.name} to answer on {self.url}")
         except TimeoutError as exc:
             raise RuntimeError(f"{exc}; last lines of {self.process.log_file}:\n{self.process.log_tail()}") from None
 

@@ -117,12 +117,16 @@ class Stack:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self.build()
         registry, ollama = self.registry(), self.ollama()
-        if not registry.healthy():
+        # Only processes this stack started (by their pid files) count as running: something
+        # else answering on our ports is a conflict to report, not a server to reuse.
+        if not (registry.registry.running() and registry.healthy()):
+            registry.stop()
             require_free_port(self.config.registry_port, "model registry", "MLOPS_STACK_REGISTRY_PORT")
             require_free_port(self.config.blobs_port, "registry blob server", "MLOPS_STACK_BLOBS_PORT", host=BLOBS_HOST)
             step(f"starting the model registry on {registry.host} (blobs via nginx on :{self.config.blobs_port})")
             registry.start()
-        if not ollama.healthy():
+        if not (ollama.process.running() and ollama.healthy()):
+            ollama.stop()
             require_free_port(self.config.ollama_port, "Ollama server", "MLOPS_STACK_OLLAMA_PORT")
             step(f"starting Ollama {versions.OLLAMA} on {ollama.url} (models in {self.config.ollama_models_dir})")
             ollama.start()
@@ -211,8 +215,8 @@ class Stack:
         registry, ollama = self.registry(), self.ollama()
         report = {
             "binaries": "cached" if all(p.exists() for p in self.binary_paths().values()) else f"not all built (cache: {self.config.bin_dir})",
-            "registry": f"up at http://{registry.host}" if registry.healthy() else "down",
-            "ollama": f"up at {ollama.url} (pid {ollama.process.pid()})" if ollama.healthy() else "down",
+            "registry": f"up at http://{registry.host} (pid {registry.registry.pid()})" if registry.registry.running() and registry.healthy() else "down",
+            "ollama": f"up at {ollama.url} (pid {ollama.process.pid()})" if ollama.process.running() and ollama.healthy() else "down",
         }
         if self.cluster_kind == "kwok":
             report["kubernetes"] = f"up at https://127.0.0.1:{self.config.apiserver_port}" if self.cluster().running() else "down"
