@@ -24,7 +24,7 @@ from .config import StackConfig
 from .gobuild import build, require_go
 from .log import step
 from .ollama import OllamaServer
-from .procs import require_free_port
+from .procs import free_port, require_free_port
 from .registry import BLOBS_HOST, Registry
 
 # The tiny models every test and demo relies on: name in the registry -> generator seed.
@@ -203,6 +203,8 @@ class Stack:
                 subprocess.run(["kind", "delete", "cluster", "--name", self.config.cluster_name], check=False)
         else:
             self.cluster().delete()
+        for port_file in sorted((self.config.state_dir / "extra").glob("*/port")):
+            self.extra_ollama(port_file.parent.name).stop()
         self.ollama().stop()
         self.registry().stop()
         self.config.status_file.unlink(missing_ok=True)
@@ -222,6 +224,18 @@ class Stack:
             report["kubernetes"] = f"up at https://127.0.0.1:{self.config.apiserver_port}" if self.cluster().running() else "down"
         report["kubeconfig"] = str(self.config.kubeconfig)
         return report
+
+    def extra_ollama(self, name: str, port: int | None = None) -> OllamaServer:
+        """Another real Ollama with an empty models directory of its own, for scenarios that pull, prune and delete."""
+        if not name.replace("-", "").isalnum():
+            raise SystemExit(f"error: extra Ollama name {name!r} must be letters, digits and '-'")
+        extra = self.config.state_dir / "extra" / name
+        port_file = extra / "port"
+        if port is None:
+            port = int(port_file.read_text()) if port_file.exists() else free_port()
+        extra.mkdir(parents=True, exist_ok=True)
+        port_file.write_text(f"{port}\n")
+        return OllamaServer(self.binary_paths()["ollama"], port, extra / "models", extra, name=f"ollama-{name}")
 
     def env_lines(self) -> list[str]:
         return [

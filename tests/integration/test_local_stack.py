@@ -142,7 +142,7 @@ def test_stack_rejects_an_unknown_command():
     result = _run_stack("frobnicate")
     assert result.returncode == 2
     assert "unknown command 'frobnicate'" in result.stderr
-    assert "up, down, status, env, build" in result.stderr
+    assert "up, down, status, env, build, extra-ollama" in result.stderr
 
 
 def test_stack_reports_a_port_in_use(tmp_path):
