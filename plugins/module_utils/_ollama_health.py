@@ -1,0 +1,1066 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) mlops.ollama contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Health probes for an Ollama server.
+
+PRIVATE: this file is not part of the collection's public API and may change at
+any time. The public surfaces built on it are the ``mlops.ollama.ollama_health``
+module and the ``scripts/ollama-health`` command.
+
+It holds everything both of them need: the checks (API, models, inference,
+performance, optional load probe), the status / exit-code mapping of the
+original ``scripts/ollama-health.sh`` (0 healthy, 1 API unreachable, 2 model
+missing, 3 inference failed, 4 degraded), percentiles, the human-readable
+summary and the command-line ``main(argv)``.
+
+It imports nothing from Ansible, so the command runs where only ``python3`` and
+``httpx`` are installed (a CronJob, a person's shell).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import (
+    HAS_HTTPX,
+    HTTPX_IMPORT_ERROR,
+    OllamaClient,
+    OllamaError,
+    OllamaParameterError,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - typing only; the CLI must not need Ansible
+    from ansible.module_utils.basic import AnsibleModule
+
+# --------------------------------------------------------------------------------------
+# Statuses: the seed script's exit codes, exactly.
+# --------------------------------------------------------------------------------------
+
+STATUS_CODES: dict[str, int] = {
+    "healthy": 0,
+    "api_unreachable": 1,
+    "model_missing": 2,
+    "inference_failed": 3,
+    "degraded": 4,
+}
+FAILURE_STATUSES: tuple[str, ...] = ("api_unreachable", "model_missing", "inference_failed", "degraded")
+
+# Which status a failed (or warning) check stands for, in the order the checks run.
+CHECK_ORDER: tuple[str, ...] = ("api", "models", "inference", "performance", "load")
+CHECK_STATUS: dict[str, str] = {
+    "api": "api_unreachable",
+    "models": "model_missing",
+    "inference": "inference_failed",
+    "performance": "degraded",
+    "load": "degraded",
+}
+
+PASSED = "passed"
+WARNING = "warning"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+PROBES: tuple[str, ...] = ("generate", "generate_stream", "chat")
+ROOT_BANNER = "Ollama is running"
+
+DEFAULT_PROMPT = "Hello"  # the seed's "simple prompt" that meets NFR13
+DEFAULT_NUM_PREDICT = 16
+DEFAULT_MAX_LATENCY_S = 30.0  # NFR13: responses under 30 s
+DEFAULT_LOAD_REQUESTS = 20
+DEFAULT_LOAD_DURATION_S = 60.0
+
+# The seed script's endpoints: external by default, --internal for the in-cluster Service.
+DEFAULT_INTERNAL_URL = "http://ollama.ml.svc.cluster.local:11434"
+DEFAULT_EXTERNAL_URL = "https://ollama.home.jetzinger.com"
+DEFAULT_CLI_MODEL = "llama3.2:1b"
+
+# Exit codes of the command beyond the seed's 0-4 (argparse would use 2, which means "model missing").
+EXIT_USAGE = 64  # EX_USAGE
+EXIT_SOFTWARE = 70  # EX_SOFTWARE: a bug or an unexpected environment, not a health verdict
+
+_PREVIEW_CHARS = 80
+_MAX_LOAD_ERRORS_KEPT = 5
+
+
+# The module's own options (the connection options come from the client's CONNECTION_ARGSPEC).
+# They live here so the module, its defaults and the command share one definition.
+HEALTH_ARGSPEC: dict[str, dict[str, Any]] = {
+    "models": {"type": "list", "elements": "str", "default": []},
+    "inference_models": {"type": "list", "elements": "str"},
+    "probes": {"type": "list", "elements": "str", "choices": list(PROBES), "default": list(PROBES)},
+    "prompt": {"type": "str", "default": DEFAULT_PROMPT},
+    "num_predict": {"type": "int", "default": DEFAULT_NUM_PREDICT},
+    "inference_options": {"type": "dict", "default": {}},
+    "max_latency_s": {"type": "float", "default": DEFAULT_MAX_LATENCY_S},
+    "min_tokens_per_s": {"type": "float", "no_log": False},  # a rate, not a secret (validate-modules sees "token")
+    "concurrency": {"type": "int", "default": 0},
+    "requests": {"type": "int", "default": DEFAULT_LOAD_REQUESTS},
+    "load_duration_s": {"type": "float", "default": DEFAULT_LOAD_DURATION_S},
+    "load_max_failure_rate": {"type": "float", "default": 0.0},
+    "fail_on": {"type": "list", "elements": "str", "choices": list(FAILURE_STATUSES), "default": list(FAILURE_STATUSES)},
+    "skip_inference_in_check_mode": {"type": "bool", "default": False},
+}
+
+
+# --------------------------------------------------------------------------------------
+# Pure helpers
+# --------------------------------------------------------------------------------------
+
+
+def normalize_model_name(name: str) -> str:
+    """Canonical form of a model reference, for comparing a declared name with ``/api/tags``.
+
+    A name without a tag means ``:latest``; the tag is what follows the last ``:``
+    after the last ``/`` (so ``127.0.0.1:25000/mlops/tiny-a`` has no tag). The
+    public library's implicit host and namespace are dropped, as Ollama lists them
+    without: ``registry.ollama.ai/library/llama3.2:1b`` is ``llama3.2:1b``.
+    Ollama compares names case-insensitively, so do we.
+    """
+    ref = name.strip().lower()
+    for prefix in ("registry.ollama.ai/", "library/"):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix) :]
+    if ref.rfind(":") <= ref.rfind("/"):
+        ref += ":latest"
+    return ref
+
+
+def find_model(tags: Iterable[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The ``/api/tags`` entry that ``name`` refers to, or None."""
+    wanted = normalize_model_name(name)
+    for entry in tags:
+        for key in ("name", "model"):
+            value = entry.get(key)
+            if isinstance(value, str) and value and normalize_model_name(value) == wanted:
+                return entry
+    return None
+
+
+def human_size(num_bytes: int | float | None) -> str:
+    """Size the way the seed's summary prints it (``1321098329`` -> ``1.3G``).
+
+    Decimal units like ``ollama list`` (1.3 GB), compact suffix like the seed;
+    one decimal below 10, whole numbers above.
+    """
+    if num_bytes is None:
+        return "?"
+    value = float(num_bytes)
+    for unit in ("B", "K", "M", "G", "T"):
+        if value < 1000 or unit == "T":
+            break
+        value /= 1000.0
+    if unit == "B":
+        return f"{int(value)}B"
+    if math.floor(value * 10 + 0.5) < 100:
+        return f"{math.floor(value * 10 + 0.5) / 10:.1f}{unit}"
+    return f"{math.floor(value + 0.5)}{unit}"
+
+
+def format_seconds(seconds: float | None) -> str:
+    """Whole seconds from one second up, as the seed prints ``(2s)``; two decimals below.
+
+    (The shell script measured with ``date +%s`` and printed ``0s`` for anything quick;
+    a sub-second figure keeps the same shape and says more.)
+    """
+    if seconds is None:
+        return "?"
+    if seconds >= 1:
+        return f"{math.floor(seconds + 0.5)}s"
+    return f"{seconds:.2f}s"
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) by linear interpolation between closest ranks.
+
+    The same definition as ``numpy.percentile``'s default and Python's
+    ``statistics.quantiles(method="inclusive")``; None for no values.
+    """
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile must be between 0 and 100, got {q}")
+    if not values:
+        return None
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return float(ordered[0])
+    position = (len(ordered) - 1) * q / 100.0
+    lower = math.floor(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    fraction = position - lower
+    return float(ordered[lower] + (ordered[upper] - ordered[lower]) * fraction)
+
+
+def tokens_per_second(eval_count: Any, eval_duration_ns: Any) -> float | None:
+    """Generation speed from Ollama's ``eval_count`` and ``eval_duration`` (nanoseconds)."""
+    if isinstance(eval_count, (int, float)) and isinstance(eval_duration_ns, (int, float)) and eval_count > 0 and eval_duration_ns > 0:
+        return round(eval_count / (eval_duration_ns / 1e9), 3)
+    return None
+
+
+def probe_kind(capabilities: Any) -> str:
+    """Which probe suits a model, from ``/api/show`` ``capabilities``: ``embedding`` or ``completion``.
+
+    Only a model that embeds and cannot complete gets the embedding probe; a server too old
+    to report capabilities gets the completion probes, whose answers then tell.
+    """
+    if isinstance(capabilities, list) and "embedding" in capabilities and "completion" not in capabilities:
+        return "embedding"
+    return "completion"
+
+
+def status_for(checks: dict[str, dict[str, Any]]) -> tuple[str, str | None]:
+    """(status, deciding check): the first check, in check order, that did not pass."""
+    for name in CHECK_ORDER:
+        check = checks.get(name)
+        if check and check["outcome"] in (FAILED, WARNING):
+            return CHECK_STATUS[name], name
+    return "healthy", None
+
+
+def _r(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 4)
+
+
+def _preview(text: str) -> str:
+    return text if len(text) <= _PREVIEW_CHARS else text[: _PREVIEW_CHARS - 3] + "..."
+
+
+# --------------------------------------------------------------------------------------
+# Parameters and results
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class HealthParams:
+    """What to probe and the thresholds; the module options minus the connection."""
+
+    models: list[str] = field(default_factory=list)
+    inference_models: list[str] | None = None
+    probes: list[str] = field(default_factory=lambda: list(PROBES))
+    prompt: str = DEFAULT_PROMPT
+    num_predict: int = DEFAULT_NUM_PREDICT
+    inference_options: dict[str, Any] = field(default_factory=dict)
+    max_latency_s: float = DEFAULT_MAX_LATENCY_S
+    min_tokens_per_s: float | None = None
+    concurrency: int = 0
+    requests: int = DEFAULT_LOAD_REQUESTS
+    load_duration_s: float = DEFAULT_LOAD_DURATION_S
+    load_max_failure_rate: float = 0.0
+    skip_inference: bool = False
+    stall_timeout_s: float = 60.0
+
+    @classmethod
+    def from_module_params(cls, params: dict[str, Any], *, check_mode: bool = False) -> HealthParams:
+        timeout = params.get("timeout")
+        return cls(
+            models=list(params.get("models") or []),
+            inference_models=list(params["inference_models"]) if params.get("inference_models") is not None else None,
+            probes=list(params.get("probes") or []),
+            prompt=params.get("prompt", DEFAULT_PROMPT),
+            num_predict=params.get("num_predict", DEFAULT_NUM_PREDICT),
+            inference_options=dict(params.get("inference_options") or {}),
+            max_latency_s=params.get("max_latency_s", DEFAULT_MAX_LATENCY_S),
+            min_tokens_per_s=params.get("min_tokens_per_s"),
+            concurrency=params.get("concurrency", 0),
+            requests=params.get("requests", DEFAULT_LOAD_REQUESTS),
+            load_duration_s=params.get("load_duration_s", DEFAULT_LOAD_DURATION_S),
+            load_max_failure_rate=params.get("load_max_failure_rate", 0.0),
+            skip_inference=bool(check_mode and params.get("skip_inference_in_check_mode")),
+            stall_timeout_s=float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else 60.0,
+        )
+
+    def validate(self) -> None:
+        """Raise ValueError naming the parameter and the fix."""
+        if self.num_predict < 1:
+            raise ValueError(f"num_predict must be at least 1 (got {self.num_predict}); it bounds the probe's answer length")
+        if self.max_latency_s <= 0:
+            raise ValueError(f"max_latency_s must be greater than 0 (got {self.max_latency_s})")
+        if self.min_tokens_per_s is not None and self.min_tokens_per_s < 0:
+            raise ValueError(f"min_tokens_per_s must not be negative (got {self.min_tokens_per_s}); omit it to not judge speed")
+        if self.concurrency < 0:
+            raise ValueError(f"concurrency must be 0 (no load probe) or more (got {self.concurrency})")
+        if self.concurrency and self.requests < 1:
+            raise ValueError(f"requests must be at least 1 when concurrency is set (got {self.requests})")
+        if self.concurrency and self.load_duration_s <= 0:
+            raise ValueError(f"load_duration_s must be greater than 0 when concurrency is set (got {self.load_duration_s})")
+        if not 0 <= self.load_max_failure_rate <= 1:
+            raise ValueError(f"load_max_failure_rate is a fraction between 0 and 1 (got {self.load_max_failure_rate})")
+        if not self.prompt:
+            raise ValueError("prompt must not be empty")
+        unknown = [p for p in self.probes if p not in PROBES]
+        if unknown:
+            raise ValueError(f"probes: unknown probe(s) {', '.join(unknown)}; choose from {', '.join(PROBES)}")
+        if "num_predict" in self.inference_options:
+            raise ValueError("inference_options must not set num_predict; use the num_predict option")
+
+    @property
+    def probe_models(self) -> list[str]:
+        """Models to run inference on: ``inference_models``, else the first declared model."""
+        if self.inference_models is not None:
+            return list(self.inference_models)
+        return self.models[:1]
+
+    @property
+    def expected_models(self) -> list[str]:
+        """Every model that must be present: declared ones plus any extra probe models."""
+        seen = {normalize_model_name(m) for m in self.models}
+        extra = [m for m in self.probe_models if normalize_model_name(m) not in seen]
+        return list(self.models) + extra
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The ``options`` sent with every probe: deterministic and short by default."""
+        return {"temperature": 0, **self.inference_options, "num_predict": self.num_predict}
+
+
+@dataclass
+class Check:
+    """One check's outcome and timing; ``as_dict`` is what lands in ``checks``."""
+
+    name: str
+    outcome: str = SKIPPED
+    message: str = ""
+    duration_s: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "outcome": self.outcome,
+            "ok": self.outcome == PASSED,
+            "message": self.message,
+            "duration_s": round(self.duration_s, 4),
+            **self.details,
+        }
+
+
+@dataclass
+class HealthReport:
+    url: str
+    status: str
+    status_code: int
+    failed_check: str | None
+    message: str
+    checks: dict[str, dict[str, Any]]
+    version: str | None
+    models: list[str]
+    api_calls: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "status": self.status,
+            "status_code": self.status_code,
+            "failed_check": self.failed_check,
+            "message": self.message,
+            "version": self.version,
+            "checks": self.checks,
+            "summary": render_summary(self).splitlines(),
+            "api_calls": self.api_calls,
+        }
+
+
+# --------------------------------------------------------------------------------------
+# The checks
+# --------------------------------------------------------------------------------------
+
+
+class _InferenceError(Exception):
+    """A probe that got an answer which is not a healthy one (empty, no ``done``)."""
+
+
+def _single(answer: dict[str, Any] | Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """A non-streaming call's answer (the client types both modes as one union)."""
+    if not isinstance(answer, dict):
+        _close(answer)
+        raise _InferenceError("expected one JSON answer, got a stream")
+    return answer
+
+
+def _chunks(answer: dict[str, Any] | Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """A streaming call's chunks."""
+    return iter([answer]) if isinstance(answer, dict) else answer
+
+
+def _close(iterator: Any) -> None:
+    close = getattr(iterator, "close", None)
+    if callable(close):
+        close()
+
+
+class HealthChecker:
+    """Runs the checks in order against one Ollama endpoint. Never changes anything.
+
+    ``load_client`` serves the load probe; give it a client without retries so
+    failures under load are counted, not retried away (defaults to ``client``).
+    """
+
+    def __init__(
+        self,
+        client: OllamaClient,
+        params: HealthParams,
+        *,
+        url: str = "",
+        load_client: OllamaClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.params = params
+        # The client's endpoint has any user:password@ removed; it is what reports show.
+        self.url = str(getattr(client, "endpoint", "") or url)
+        self.load_client = load_client or client
+        self.clock = clock
+        self.version: str | None = None
+        # Successful probes, for the performance check: (model, probe, record).
+        self._samples: list[tuple[str, str, dict[str, Any]]] = []
+        # model -> "completion" | "embedding", for the load probe.
+        self._kinds: dict[str, str] = {}
+        # Normalized names of the expected models the server lists.
+        self._present: set[str] = set()
+
+    # -- orchestration -----------------------------------------------------------------
+
+    def run(self) -> HealthReport:
+        checks: dict[str, Check] = {}
+        checks["api"] = self._timed("api", self.check_api)
+        if checks["api"].outcome == FAILED:
+            for name in CHECK_ORDER[1:]:
+                checks[name] = Check(name, SKIPPED, "skipped: the API is unreachable")
+        else:
+            checks["models"] = self._timed("models", self.check_models)
+            checks["inference"] = self._timed("inference", self.check_inference)
+            checks["performance"] = self._timed("performance", self.check_performance)
+            checks["load"] = self._timed("load", self.check_load)
+        as_dicts = {name: checks[name].as_dict() for name in CHECK_ORDER}
+        status, deciding = status_for(as_dicts)
+        if deciding is None:
+            skipped = [name for name in CHECK_ORDER if as_dicts[name]["outcome"] == SKIPPED]
+            message = "all checks passed" + (f" ({', '.join(skipped)} skipped)" if skipped else "")
+        else:
+            message = f"check '{deciding}' {'failed' if as_dicts[deciding]['outcome'] == FAILED else 'warned'}: {as_dicts[deciding]['message']}"
+        return HealthReport(
+            url=self.url,
+            status=status,
+            status_code=STATUS_CODES[status],
+            failed_check=deciding,
+            message=message,
+            checks=as_dicts,
+            version=self.version,
+            models=self.params.expected_models,
+            api_calls=list(getattr(self.client, "requests_made", [])),
+        )
+
+    def _timed(self, name: str, func: Callable[[Check], None]) -> Check:
+        check = Check(name)
+        start = self.clock()
+        try:
+            func(check)
+        finally:
+            check.duration_s = self.clock() - start
+        return check
+
+    # -- 1. API reachable ------------------------------------------------------------
+
+    def check_api(self, check: Check) -> None:
+        start = self.clock()
+        try:
+            self.version = self.client.version()
+            version_s = self.clock() - start
+            root_start = self.clock()
+            banner = self.client.root_text().strip()
+            root_s = self.clock() - root_start
+        except OllamaError as exc:
+            check.outcome = FAILED
+            check.message = f"API endpoint not accessible: {exc}"
+            check.details.update({"version": self.version, "error": str(exc), "error_type": type(exc).__name__})
+            return
+        check.details.update({"version": self.version, "version_s": _r(version_s), "root_s": _r(root_s), "root_text": _preview(banner)})
+        if banner != ROOT_BANNER:
+            check.outcome = FAILED
+            check.message = f"GET / answered {banner[:60]!r}, not {ROOT_BANNER!r}: is url pointing at an Ollama server?"
+            return
+        check.outcome = PASSED
+        check.message = f"API endpoint accessible (version {self.version})"
+
+    # -- 2. Expected models present -------------------------------------------------
+
+    def check_models(self, check: Check) -> None:
+        expected = self.params.expected_models
+        check.details.update({"expected": expected, "present": [], "missing": []})
+        if not expected:
+            check.outcome = SKIPPED
+            check.message = "no model declared (set models to check presence)"
+            return
+        try:
+            tags = self.client.tags()
+        except OllamaError as exc:
+            check.outcome = FAILED
+            check.message = f"could not list models: {exc}"
+            check.details["missing"] = expected
+            check.details["error"] = str(exc)
+            return
+        check.details["available"] = len(tags)
+        for name in expected:
+            entry = find_model(tags, name)
+            if entry is None:
+                check.details["missing"].append(name)
+                continue
+            self._present.add(normalize_model_name(name))
+            check.details["present"].append(
+                {
+                    "name": name,
+                    "tag": entry.get("name") or entry.get("model"),
+                    "size": entry.get("size"),
+                    "size_human": human_size(entry.get("size")),
+                    "digest": entry.get("digest"),
+                    "modified_at": entry.get("modified_at"),
+                }
+            )
+        if check.details["missing"]:
+            check.outcome = FAILED
+            check.message = f"model(s) not available: {', '.join(check.details['missing'])}"
+        else:
+            check.outcome = PASSED
+            check.message = f"{len(expected)} model(s) available"
+
+    # -- 3. Inference ------------------------------------------------------------------
+
+    def check_inference(self, check: Check) -> None:
+        results: list[dict[str, Any]] = []
+        check.details.update({"prompt": self.params.prompt, "options": self.params.options, "results": results})
+        models = self.params.probe_models
+        if not models:
+            check.message = "no model to probe (set models or inference_models)"
+            return
+        if self.params.skip_inference:
+            check.message = "skipped in check mode (skip_inference_in_check_mode)"
+            return
+        failures: list[str] = []
+        for model in models:
+            result: dict[str, Any] = {"model": model, "capabilities": None, "probes": {}}
+            results.append(result)
+            if normalize_model_name(model) not in self._present:
+                result["skipped"] = "model not available"
+                continue
+            kind = self._probe_kind(model, result)
+            self._kinds[model] = kind
+            if kind == "embedding":
+                result["skipped"] = "generate and chat probes skipped: embedding-only model; probed /api/embed instead"
+                names = ["embed"]
+            else:
+                names = list(self.params.probes)
+            for probe in names:
+                record = self._run_probe(model, probe)
+                result["probes"][probe] = record
+                if record["outcome"] == FAILED:
+                    failures.append(f"{model} {probe}: {record['error']}")
+                else:
+                    self._samples.append((model, probe, record))
+        ran = sum(len(r["probes"]) for r in results)
+        if failures:
+            check.outcome = FAILED
+            check.message = "; ".join(failures)
+        elif ran == 0:
+            check.outcome = SKIPPED
+            check.message = "no probe ran: " + "; ".join(f"{r['model']}: {r.get('skipped')}" for r in results)
+        else:
+            check.outcome = PASSED
+            check.message = f"{ran} probe(s) answered"
+
+    def _probe_kind(self, model: str, result: dict[str, Any]) -> str:
+        """``completion`` or ``embedding``, from ``/api/show`` capabilities."""
+        try:
+            capabilities = self.client.show(model).get("capabilities")
+        except OllamaError as exc:
+            # An old server or a proxy without /api/show: the probes themselves will tell.
+            result["capabilities_error"] = str(exc)
+            return "completion"
+        if isinstance(capabilities, list):
+            result["capabilities"] = capabilities
+        return probe_kind(capabilities)
+
+    def _run_probe(self, model: str, probe: str) -> dict[str, Any]:
+        start = self.clock()
+        record: dict[str, Any] = {"outcome": FAILED}
+        try:
+            if probe == "generate_stream":
+                self._stream_generate(model, record, start)
+            elif probe == "embed":
+                response = self.client.request_json("POST", "/api/embed", {"model": model, "input": self.params.prompt}, model=model)
+                embeddings = response.get("embeddings") or []
+                if not embeddings or not embeddings[0]:
+                    raise _InferenceError("the embedding is empty")
+                record["dimensions"] = len(embeddings[0])
+            else:
+                if probe == "chat":
+                    response = _single(self.client.chat(model, [{"role": "user", "content": self.params.prompt}], stream=False, options=self.params.options))
+                    message = response.get("message") or {}
+                    text = str(message.get("content") or "") + str(message.get("thinking") or "")
+                else:
+                    response = _single(self.client.generate(model, self.params.prompt, stream=False, options=self.params.options))
+                    text = str(response.get("response") or "") + str(response.get("thinking") or "")
+                self._record_answer(record, response, text)
+        except (OllamaError, _InferenceError) as exc:
+            record["error"] = str(exc)
+            record["error_type"] = type(exc).__name__
+        else:
+            record["outcome"] = PASSED
+        record["latency_s"] = _r(self.clock() - start)
+        return record
+
+    def _stream_generate(self, model: str, record: dict[str, Any], start: float) -> None:
+        # ``timeout`` of a streaming call is its stall watchdog: no chunk for that long is an OllamaTimeout.
+        stream = _chunks(self.client.generate(model, self.params.prompt, stream=True, options=self.params.options, timeout=self.params.stall_timeout_s))
+        parts: list[str] = []
+        final: dict[str, Any] | None = None
+        chunks = 0
+        record["ttft_s"] = None
+        try:
+            for chunk in stream:
+                chunks += 1
+                piece = str(chunk.get("response") or "") + str(chunk.get("thinking") or "")
+                if piece and record["ttft_s"] is None:
+                    record["ttft_s"] = _r(self.clock() - start)
+                parts.append(piece)
+                if chunk.get("done") is True:
+                    final = chunk
+                    break
+        finally:
+            _close(stream)
+        record["chunks"] = chunks
+        if final is None:
+            record["done"] = False
+            raise _InferenceError(f"the stream ended after {chunks} chunk(s) without done: true")
+        self._record_answer(record, final, "".join(parts))
+
+    @staticmethod
+    def _record_answer(record: dict[str, Any], response: dict[str, Any], text: str) -> None:
+        record.update(
+            {
+                "done": response.get("done"),
+                "done_reason": response.get("done_reason"),
+                "response_chars": len(text),
+                "response_preview": _preview(text),
+                "eval_count": response.get("eval_count"),
+                "eval_duration_s": _r(response["eval_duration"] / 1e9) if isinstance(response.get("eval_duration"), (int, float)) else None,
+                "total_duration_s": _r(response["total_duration"] / 1e9) if isinstance(response.get("total_duration"), (int, float)) else None,
+                "tokens_per_s": tokens_per_second(response.get("eval_count"), response.get("eval_duration")),
+            }
+        )
+        if response.get("done") is not True:
+            raise _InferenceError("the answer did not end with done: true")
+        if not text.strip():
+            raise _InferenceError(f"the answer is empty (done_reason: {response.get('done_reason')}, eval_count: {response.get('eval_count')})")
+
+    # -- 4. Performance --------------------------------------------------------------
+
+    def check_performance(self, check: Check) -> None:
+        p = self.params
+        check.details.update({"max_latency_s": p.max_latency_s, "min_tokens_per_s": p.min_tokens_per_s})
+        if not self._samples:
+            check.message = "no successful inference to measure"
+            return
+        worst_model, worst_probe, worst = max(self._samples, key=lambda s: s[2]["latency_s"])
+        ttfts = [rec["ttft_s"] for _model, probe, rec in self._samples if probe == "generate_stream" and rec.get("ttft_s") is not None]
+        speeds = [rec["tokens_per_s"] for _model, _probe, rec in self._samples if rec.get("tokens_per_s")]
+        check.details.update(
+            {
+                "latency_s": worst["latency_s"],
+                "slowest": f"{worst_model} {worst_probe}",
+                "latencies": {f"{m} {probe}": rec["latency_s"] for m, probe, rec in self._samples},
+                "ttft_s": max(ttfts) if ttfts else None,
+                "tokens_per_s": min(speeds) if speeds else None,
+            }
+        )
+        problems = []
+        if worst["latency_s"] > p.max_latency_s:
+            problems.append(f"{worst_model} {worst_probe} took {worst['latency_s']:.3f}s > max_latency_s {p.max_latency_s:g}s")
+        if p.min_tokens_per_s is not None and speeds and min(speeds) < p.min_tokens_per_s:
+            problems.append(f"{min(speeds):.1f} tokens/s < min_tokens_per_s {p.min_tokens_per_s:g}")
+        if problems:
+            check.outcome = WARNING
+            check.message = "performance degraded: " + "; ".join(problems)
+        else:
+            check.outcome = PASSED
+            speed = f", {min(speeds):.1f} tokens/s" if speeds else ""
+            check.message = f"slowest probe {worst['latency_s']:.3f}s <= {p.max_latency_s:g}s{speed}"
+
+    # -- 5. Load probe ---------------------------------------------------------------
+
+    def check_load(self, check: Check) -> None:
+        p = self.params
+        if p.concurrency <= 0:
+            check.message = "not requested (concurrency: 0)"
+            return
+        if p.skip_inference:
+            check.message = "skipped in check mode (skip_inference_in_check_mode)"
+            return
+        models = [m for m in p.probe_models if normalize_model_name(m) in self._present]
+        if not models:
+            check.message = "no available model to load"
+            return
+        model = models[0]
+        embed = self._kinds.get(model) == "embedding"
+        check.details.update(
+            {
+                "model": model,
+                "endpoint": "/api/embed" if embed else "/api/generate",
+                "concurrency": p.concurrency,
+                "requests": p.requests,
+                "load_duration_s": p.load_duration_s,
+            }
+        )
+
+        lock = threading.Lock()
+        issued = 0
+        latencies: list[float] = []
+        errors: list[str] = []
+        start = self.clock()
+        deadline = start + p.load_duration_s
+
+        def one_request() -> None:
+            if embed:
+                response = self.load_client.request_json("POST", "/api/embed", {"model": model, "input": p.prompt}, model=model)
+                if not (response.get("embeddings") or [[]])[0]:
+                    raise _InferenceError("the embedding is empty")
+                return
+            response = _single(self.load_client.generate(model, p.prompt, stream=False, options=p.options))
+            text = str(response.get("response") or "") + str(response.get("thinking") or "")
+            if response.get("done") is not True or not text.strip():
+                raise _InferenceError("empty or unfinished answer")
+
+        def worker() -> None:
+            nonlocal issued
+            while True:
+                with lock:
+                    # Bounded by count and by time: no request starts after the deadline.
+                    if issued >= p.requests or self.clock() >= deadline:
+                        return
+                    issued += 1
+                t0 = self.clock()
+                try:
+                    one_request()
+                except Exception as exc:  # noqa: BLE001 - a probe counts every failure, it does not crash
+                    with lock:
+                        errors.append(f"{type(exc).__name__}: {exc}")
+                else:
+                    with lock:
+                        latencies.append(self.clock() - t0)
+
+        with ThreadPoolExecutor(max_workers=p.concurrency, thread_name_prefix="ollama-load") as pool:
+            for future in [pool.submit(worker) for _worker in range(p.concurrency)]:
+                future.result()
+        wall = self.clock() - start
+        failures = len(errors)
+        failure_rate = failures / issued if issued else 0.0
+        p95 = percentile(latencies, 95)
+        check.details.update(
+            {
+                "completed": len(latencies),
+                "issued": issued,
+                "failures": failures,
+                "failure_rate": round(failure_rate, 4),
+                "errors": errors[:_MAX_LOAD_ERRORS_KEPT],
+                "stopped_by": "requests" if issued >= p.requests else "time",
+                "wall_s": _r(wall),
+                "requests_per_s": round(len(latencies) / wall, 3) if wall > 0 else None,
+                "p50_s": _r(percentile(latencies, 50)),
+                "p95_s": _r(p95),
+                "p99_s": _r(percentile(latencies, 99)),
+                "max_s": _r(max(latencies)) if latencies else None,
+            }
+        )
+        problems = []
+        if failure_rate > p.load_max_failure_rate or not latencies:
+            problems.append(f"{failures} of {issued} request(s) failed (max failure rate {p.load_max_failure_rate:g})")
+        if p95 is not None and p95 > p.max_latency_s:
+            problems.append(f"p95 {p95:.3f}s > max_latency_s {p.max_latency_s:g}s")
+        if problems:
+            check.outcome = WARNING
+            check.message = "degraded under load: " + "; ".join(problems)
+        else:
+            check.outcome = PASSED
+            check.message = f"{len(latencies)} request(s) at concurrency {p.concurrency}, p95 {format_seconds(p95)}, {failures} failure(s)"
+
+
+# --------------------------------------------------------------------------------------
+# The human summary (the seed script's output format)
+# --------------------------------------------------------------------------------------
+
+_RULE = "=" * 38
+_VERDICT = {
+    "healthy": "OK",
+    "api_unreachable": "API UNREACHABLE",
+    "model_missing": "MODEL MISSING",
+    "inference_failed": "INFERENCE FAILED",
+    "degraded": "DEGRADED",
+}
+_PROBE_LABEL = {"generate": "Inference", "generate_stream": "Streaming inference", "chat": "Chat inference", "embed": "Embedding inference"}
+_TAG = {PASSED: "[PASS]", WARNING: "[WARN]", FAILED: "[FAIL]", SKIPPED: "[SKIP]"}
+
+
+def _summary_lines(report: HealthReport) -> list[tuple[str, str]]:
+    """(outcome, text) per reported line, in check order."""
+    checks = report.checks
+    lines: list[tuple[str, str]] = []
+    api = checks["api"]
+    if api["outcome"] == PASSED:
+        lines.append((PASSED, f"API endpoint accessible ({report.url})"))
+    else:
+        lines.append((FAILED, f"API endpoint not accessible ({report.url}): {api.get('error') or api['message']}"))
+        return lines
+
+    models = checks["models"]
+    for entry in models.get("present", []):
+        lines.append((PASSED, f"Model {entry['name']} available (size: {entry['size_human']})"))
+    for name in models.get("missing", []):
+        lines.append((FAILED, f"Model {name} not available"))
+
+    inference = checks["inference"]
+    results = inference.get("results", [])
+    several = len(results) > 1
+    for result in results:
+        where = f" on {result['model']}" if several else ""
+        if result.get("skipped"):
+            lines.append((SKIPPED, f"{result['model']}: {result['skipped']}"))
+        for probe, record in result["probes"].items():
+            label = _PROBE_LABEL.get(probe, probe)
+            if record["outcome"] == PASSED:
+                extra = f", first token {format_seconds(record['ttft_s'])}" if record.get("ttft_s") is not None else ""
+                lines.append((PASSED, f"{label} successful{where} ({format_seconds(record['latency_s'])}{extra})"))
+            else:
+                lines.append((FAILED, f"{label} failed{where} ({format_seconds(record['latency_s'])}): {record.get('error')}"))
+    if inference["message"] and not any(r["probes"] or r.get("skipped") for r in results):
+        lines.append((SKIPPED, f"Inference: {inference['message']}"))
+
+    performance = checks["performance"]
+    if performance["outcome"] == PASSED:
+        lines.append((PASSED, f"Performance OK ({performance['message']})"))
+    elif performance["outcome"] == WARNING:
+        lines.append((WARNING, f"Performance degraded ({performance['message'].removeprefix('performance degraded: ')})"))
+
+    load = checks["load"]
+    if load["outcome"] in (PASSED, WARNING):
+        text = (
+            f"{load['completed']}/{load['issued']} requests at concurrency {load['concurrency']}: "
+            f"p50 {format_seconds(load['p50_s'])} p95 {format_seconds(load['p95_s'])} p99 {format_seconds(load['p99_s'])}, "
+            f"{load['failures']} failed, {load['requests_per_s']} req/s"
+        )
+        lines.append((load["outcome"], f"Load probe {'OK' if load['outcome'] == PASSED else 'degraded'} ({text})"))
+    return lines
+
+
+def render_summary(report: HealthReport) -> str:
+    """The seed script's human-readable output, with one line per check that ran."""
+    lines = _summary_lines(report)
+    out = [
+        _RULE,
+        "  Ollama Health Check",
+        _RULE,
+        f"  Endpoint: {report.url}",
+        f"  Model: {', '.join(report.models) if report.models else '(none)'}",
+        _RULE,
+        "",
+    ]
+    out.extend(f"{_TAG[outcome]} {text}" for outcome, text in lines)
+    passed = sum(1 for outcome, _text in lines if outcome == PASSED)
+    warnings = sum(1 for outcome, _text in lines if outcome == WARNING)
+    failed = sum(1 for outcome, _text in lines if outcome == FAILED)
+    out += [
+        "",
+        _RULE,
+        "  Summary",
+        _RULE,
+        "",
+        f"Checks passed: {passed}",
+        f"Warnings:      {warnings}",
+        f"Checks failed: {failed}",
+        "",
+        f"OLLAMA HEALTH: {_VERDICT[report.status]}",
+    ]
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------------------
+# The Ansible module's body
+# --------------------------------------------------------------------------------------
+
+
+def run_module(module: AnsibleModule, client_factory: Callable[[dict[str, Any]], OllamaClient] | None = None) -> None:
+    """Everything ``mlops.ollama.ollama_health`` does after building its AnsibleModule."""
+    if not HAS_HTTPX:
+        from ansible.module_utils.basic import missing_required_lib
+
+        module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
+    factory = client_factory or OllamaClient.from_module_params
+    params = HealthParams.from_module_params(module.params, check_mode=module.check_mode)
+    try:
+        params.validate()
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    try:
+        client = factory(module.params)
+        # The load probe counts failures, so its requests are never retried.
+        load_client = factory({**module.params, "retries": 0}) if params.concurrency else None
+        report = HealthChecker(client, params, url=module.params["url"], load_client=load_client).run()
+    except OllamaParameterError as exc:  # a connection option out of range, or an unreadable ca_path
+        module.fail_json(msg=str(exc), changed=False)
+    result = {"changed": False, **report.as_dict()}
+    if report.status != "healthy":
+        text = f"Ollama health at {report.url} is {report.status} (code {report.status_code}): {report.message}"
+        if report.status in module.params["fail_on"]:
+            module.fail_json(msg=text, **result)
+        module.warn(text)
+    result["msg"] = f"Ollama health at {report.url}: {report.status}" + ("" if report.status == "healthy" else f" ({report.message})")
+    module.exit_json(**result)
+
+
+# --------------------------------------------------------------------------------------
+# The command line (the seed's scripts/ollama-health.sh interface)
+# --------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2, which here means "model missing"
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ
+    parser = _Parser(
+        prog="ollama-health",
+        description=(
+            "Check an Ollama endpoint: API reachable, models present, inference answers, latency under a threshold, "
+            "and optionally a concurrent load probe. Exit codes: 0 healthy, 1 API unreachable, 2 model missing, "
+            f"3 inference failed, 4 performance degraded; {EXIT_USAGE} bad usage, {EXIT_SOFTWARE} internal error."
+        ),
+        epilog=(
+            "Environment: OLLAMA_EXTERNAL_URL / OLLAMA_INTERNAL_URL override the two endpoints, OLLAMA_HEALTH_MODELS "
+            "(comma-separated) the default models, OLLAMA_API_TOKEN sends a bearer token (never pass secrets as arguments)."
+        ),
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--external", dest="mode", action="store_const", const="external", help="check the external HTTPS endpoint (default)")
+    where.add_argument("--internal", dest="mode", action="store_const", const="internal", help="check the in-cluster Service endpoint")
+    where.add_argument("--url", help="check this endpoint instead")
+    parser.add_argument(
+        "--model",
+        "-m",
+        dest="models",
+        action="append",
+        metavar="NAME",
+        help=f"expected model; repeat for several (default: $OLLAMA_HEALTH_MODELS or {DEFAULT_CLI_MODEL})",
+    )
+    parser.add_argument(
+        "--inference-model", dest="inference_models", action="append", metavar="NAME", help="model(s) to run inference on (default: the first --model)"
+    )
+    parser.add_argument("--probe", dest="probes", action="append", choices=PROBES, help="inference probe(s) to run (default: all)")
+    parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="fixed prompt (default: %(default)r)")
+    parser.add_argument("--num-predict", type=int, default=DEFAULT_NUM_PREDICT, help="tokens to generate (default: %(default)s)")
+    parser.add_argument(
+        "--max-latency",
+        "--max-latency-s",
+        dest="max_latency_s",
+        type=float,
+        default=DEFAULT_MAX_LATENCY_S,
+        metavar="SECONDS",
+        help="slower than this is degraded (default: %(default)s)",
+    )
+    parser.add_argument("--min-tokens-per-s", type=float, metavar="RATE", help="slower generation than this is degraded")
+    parser.add_argument("--concurrency", type=int, default=0, help="load probe: parallel requests (default: 0, no load probe)")
+    parser.add_argument("--requests", type=int, default=DEFAULT_LOAD_REQUESTS, help="load probe: total requests (default: %(default)s)")
+    parser.add_argument(
+        "--load-duration",
+        dest="load_duration_s",
+        type=float,
+        default=DEFAULT_LOAD_DURATION_S,
+        metavar="SECONDS",
+        help="load probe: start no request after this (default: %(default)s)",
+    )
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="read timeout per request (default: %(default)s)")
+    parser.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS", help="connect timeout (default: %(default)s)")
+    parser.add_argument("--retries", type=int, default=1, help="retries of failed requests (default: %(default)s)")
+    tls = parser.add_mutually_exclusive_group()
+    tls.add_argument("--ca-path", help="CA bundle to verify the endpoint's certificate")
+    tls.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    parser.add_argument("--json", action="store_true", help="print the full result as JSON instead of the summary")
+    parser.set_defaults(mode="external")
+    models_env = [m.strip() for m in env.get("OLLAMA_HEALTH_MODELS", "").split(",") if m.strip()]
+    parser.set_defaults(_default_models=models_env or [DEFAULT_CLI_MODEL])
+    return parser
+
+
+def _err(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def _cli_url(args: argparse.Namespace) -> str:
+    if args.url:
+        return str(args.url)
+    if args.mode == "internal":
+        return os.environ.get("OLLAMA_INTERNAL_URL") or DEFAULT_INTERNAL_URL
+    return os.environ.get("OLLAMA_EXTERNAL_URL") or DEFAULT_EXTERNAL_URL
+
+
+def main(argv: Sequence[str] | None = None, *, transport: Any = None) -> int:
+    """``ollama-health``: run the checks, print the summary, return the seed's exit code."""
+    args = build_parser().parse_args(argv)
+    url = _cli_url(args).rstrip("/")
+    params = HealthParams(
+        models=args.models or args._default_models,
+        inference_models=args.inference_models,
+        probes=args.probes or list(PROBES),
+        prompt=args.prompt,
+        num_predict=args.num_predict,
+        max_latency_s=args.max_latency_s,
+        min_tokens_per_s=args.min_tokens_per_s,
+        concurrency=args.concurrency,
+        requests=args.requests,
+        load_duration_s=args.load_duration_s,
+        stall_timeout_s=args.timeout,
+    )
+    try:
+        params.validate()
+    except ValueError as exc:
+        _err(f"ollama-health: error: {exc}")
+        return EXIT_USAGE
+    if not HAS_HTTPX:
+        reason = (HTTPX_IMPORT_ERROR or "").strip().splitlines()[-1:] or ["not importable"]
+        _err(f"ollama-health: error: the httpx Python library is required ({reason[0]}); install it with: {sys.executable} -m pip install httpx")
+        return EXIT_SOFTWARE
+
+    def make_client(retries: int) -> OllamaClient:
+        return OllamaClient(
+            url,
+            validate_certs=not args.insecure,
+            ca_path=args.ca_path,
+            api_token=os.environ.get("OLLAMA_API_TOKEN") or None,
+            connect_timeout=args.connect_timeout,
+            read_timeout=args.timeout,
+            retries=retries,
+            transport=transport,
+        )
+
+    try:
+        report = HealthChecker(make_client(args.retries), params, url=url, load_client=make_client(0) if params.concurrency else None).run()
+    except OllamaParameterError as exc:
+        _err(f"ollama-health: error: {exc}")
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - a CronJob must tell a crash from a verdict
+        _err(f"ollama-health: internal error: {type(exc).__name__}: {exc}")
+        return EXIT_SOFTWARE
+    if args.json:
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write(render_summary(report))
+    return report.status_code
