@@ -30,7 +30,7 @@ SEGMENTS = (
     ("not_ready", "NotReady", "#9b7fd1"),
     ("deletion_requested", "Terminating", "#e4572e"),
 )
-COLOURS = {key: colour for key, _, colour in SEGMENTS}
+COLOURS = {key: colour for key, _label, colour in SEGMENTS}
 REPORT_ARGSPEC: dict[str, Any] = {
     "dest": {"type": "path", "required": True},
     "basename": {"type": "str", "default": "scale-drill"},
@@ -164,7 +164,8 @@ def render_svg(drill: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
         'font-family="Helvetica, Arial, sans-serif" font-size="12">',
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
     ]
-    title = f"Scaling drill {drill.get('namespace', '')}/{drill.get('deployment', '')}: {drill.get('replicas_before')} → {drill.get('replicas_target')} → {drill.get('replicas_after', drill.get('replicas_before'))}"
+    replicas = f"{drill.get('replicas_before')} → {drill.get('replicas_target')} → {drill.get('replicas_after', drill.get('replicas_before'))}"
+    title = f"Scaling drill {drill.get('namespace', '')}/{drill.get('deployment', '')}: {replicas}"
     outcome = str(summary.get("outcome", "unknown"))
     colour = "#2a9d6f" if outcome == "passed" else "#e4572e"
     out.append(f'<text x="20" y="28" font-size="18" font-weight="bold">{escape(title)}</text>')
@@ -209,7 +210,7 @@ def render_svg(drill: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
             x0, x1 = x(t), x(nxt)
             if x1 - x0 < 1.5:
                 x1 = x0 + 1.5
-            label_phase = next((lbl for key, lbl, _ in SEGMENTS if key == phase), phase)
+            label_phase = next((lbl for key, lbl, _colour in SEGMENTS if key == phase), phase)
             out.append(
                 f'<rect x="{x0:.1f}" y="{y + 6}" width="{x1 - x0:.1f}" height="{row_h - 12}" rx="3" fill="{COLOURS.get(phase, "#999")}">'
                 f"<title>{escape(pod['name'])}: {escape(label_phase)} from {escape(str(_iso(t)))} ({t - start:+.2f} s)</title></rect>"
@@ -228,13 +229,14 @@ def render_svg(drill: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
         out.append(f'<text x="{mx:.1f}" y="{bottom + 20}" text-anchor="middle" fill="{col}" font-size="11">{escape(text)}</text>')
     ly = bottom + 50
     lx = 20
-    for _, text, col in SEGMENTS:
+    for _key, text, col in SEGMENTS:
         out.append(f'<rect x="{lx}" y="{ly - 10}" width="14" height="12" rx="2" fill="{col}"/>')
         out.append(f'<text x="{lx + 19}" y="{ly}">{escape(text)}</text>')
         lx += 40 + 7 * len(text)
     out.append(f'<text x="{lx}" y="{ly}" fill="#e4572e" font-weight="bold">✕</text><text x="{lx + 14}" y="{ly}">gone</text>')
     out.append(
-        f'<text x="20" y="{ly + 24}" fill="#888" font-size="10">Times seen on the Kubernetes watch (client clock); pods that existed before the drill use server timestamps (1 s precision).</text>'
+        f'<text x="20" y="{ly + 24}" fill="#888" font-size="10">'
+        "Times seen on the Kubernetes watch (client clock); pods that existed before the drill use server timestamps (1 s precision).</text>"
     )
     out.append("</svg>")
     return "\n".join(out) + "\n"

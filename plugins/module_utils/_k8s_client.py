@@ -38,7 +38,6 @@ except ImportError:  # pragma: no cover - the collection dependency is missing
     AnsibleK8SModule = None  # type: ignore[assignment,misc]
 
 try:
-    import kubernetes  # noqa: F401
     from kubernetes.client.exceptions import ApiException
 
     HAS_KUBERNETES = True

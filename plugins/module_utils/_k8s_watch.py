@@ -532,7 +532,7 @@ def capacity_plan(client: K8sClient, deploy: Mapping[str, Any], extra: int) -> d
         }
     room = {n: dict(v) for n, v in free.items()}
     placed = 0
-    for _ in range(max(extra, 0)):
+    for _slot in range(max(extra, 0)):
         fits = [n for n, v in room.items() if v["cpu"] >= need["cpu"] and v["memory"] >= need["memory"] and v["pods"] >= 1]
         if not fits:
             break
@@ -701,7 +701,7 @@ def scale_and_watch(client: K8sClient, params: Mapping[str, Any], check_mode: bo
                 + "; ".join(problems),
                 **result,
             )
-        phases = [p for p in result["pods"]]
+        phases = list(result["pods"])
         last_ready = max((p["ready_t"] for p in phases if p["ready_t"] is not None and p["ready_t"] >= requested), default=None)
         last_gone = max((p["gone_t"] for p in phases if p["gone_t"] is not None and p["gone_t"] >= requested), default=None)
         result.update(
@@ -732,7 +732,7 @@ def _finish(result: dict[str, Any], timeline: PodTimeline, watches: list[Watch],
     events = [e for p in result["pods"] for e in p["history"]]
     events.sort(key=lambda e: e["t"])
     result["events"] = events
-    result["watch"] = {w.kind: {k: v for k, v in w.stats.items()} for w in watches}
+    result["watch"] = {w.kind: dict(w.stats.items()) for w in watches}
     result["api_calls"] = client.api_calls
     return result
 
@@ -948,7 +948,7 @@ def collect_logs(client: K8sClient, params: Mapping[str, Any]) -> dict[str, Any]
         merged.sort(key=lambda m: (m[0], m[1]))
     else:
         merged.sort(key=lambda m: m[1])
-    lines = [f"{states[p]['prefix']} {text}" for _, _, p, text in merged]
+    lines = [f"{states[p]['prefix']} {text}" for _when, _order, p, text in merged]
     matched_pods = [s["name"] for s in pod_results if s["matched"]]
     result: dict[str, Any] = {
         "changed": False,

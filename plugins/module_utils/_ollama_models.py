@@ -47,6 +47,7 @@ from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import
     OllamaError,
     OllamaNotFound,
     OllamaParameterError,
+    OllamaUnreachable,
     OllamaVerificationError,
     error_result,
 )
@@ -903,8 +904,24 @@ class ModelSync:
             # Nothing is claimed before it is done: a step that never ran (an earlier one failed) is no change.
             for outcome in deletes:
                 outcome.changed, outcome.reason = False, f"not done (an earlier step failed): {outcome.reason}"
+            # One model that cannot be pulled (a typo, a tag missing from its registry) must not
+            # keep the others from syncing; deletions wait until every pull has succeeded.
+            failures: list[tuple[str, OllamaError]] = []
             for index, (item, outcome) in enumerate(pulls, start=1):
-                self._pull(item, outcome, index=index, count=len(pulls))
+                try:
+                    self._pull(item, outcome, index=index, count=len(pulls))
+                except OllamaUnreachable:
+                    raise  # every other pull would fail the same way
+                except OllamaError as exc:
+                    failures.append((item.name.display, exc))
+            if failures:
+                name, first = failures[0]
+                if len(pulls) > 1:
+                    first.message += (
+                        f" [{len(failures)} of {len(pulls)} pulls failed ({', '.join(n for n, _exc in failures)}); "
+                        f"the other declared models were synced; nothing was deleted]"
+                    )
+                raise first
             for index, outcome in enumerate(deletes, start=1):
                 self._delete(outcome, index=index, count=len(deletes))
             self.after = self.client.tags() if self.changed else tags

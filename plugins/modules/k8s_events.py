@@ -17,11 +17,12 @@ description:
   - With O(expect_reasons), reports which expected reasons are missing and, with O(wait_timeout), watches for them first
     (events are written asynchronously, a few hundred milliseconds after what they describe).
 author:
-  - mlops.ollama contributors
+  - mlops.ollama contributors (!UNKNOWN)
 requirements:
   - kubernetes (the Python client; tested with 37, it needs the ApiClient.param_serialize API of the current generator)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - mlops.ollama.attributes
 attributes:
   check_mode:
     support: full

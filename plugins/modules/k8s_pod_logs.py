@@ -18,11 +18,12 @@ description:
   - Each returned line carries a C([pod/<name>/<container>]) prefix; lines are merged in arrival order, or by timestamp with O(timestamps).
   - Unlike M(kubernetes.core.k8s_log), which reads the first pod of a selector only and cannot follow.
 author:
-  - mlops.ollama contributors
+  - mlops.ollama contributors (!UNKNOWN)
 requirements:
   - kubernetes (the Python client; tested with 37, it needs the ApiClient.param_serialize API of the current generator)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - mlops.ollama.attributes
 attributes:
   check_mode:
     support: full
@@ -98,7 +99,7 @@ options:
     type: bool
     default: true
   max_lines:
-    description: Keep at most this many lines per pod in the result (RV(pods[].truncated) tells when more were read).
+    description: Keep at most this many lines per pod in the result (C(truncated) in RV(pods) tells when more were read).
     type: int
     default: 2000
   require_pods:

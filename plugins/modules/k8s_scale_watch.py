@@ -23,11 +23,12 @@ description:
   - Unlike M(kubernetes.core.k8s_scale) (which polls every O(kubernetes.core.k8s_scale#module:wait_sleep) seconds and times out at 20 s
     by default) this returns as soon as the watch delivers the event that completes the target.
 author:
-  - mlops.ollama contributors
+  - mlops.ollama contributors (!UNKNOWN)
 requirements:
   - kubernetes (the Python client; tested with 37, it needs the ApiClient.param_serialize API of the current generator)
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - mlops.ollama.attributes
 attributes:
   check_mode:
     support: full
@@ -87,7 +88,7 @@ options:
     type: bool
     default: true
 notes:
-  - Timeline times are the client's clock when the watch delivered the change (RV(pods[].sources) V(watch)); for pods that existed
+  - Timeline times are the client's clock when the watch delivered the change (C(sources) V(watch) in RV(pods)); for pods that existed
     before the module started they come from the server's own timestamps (V(server), one-second precision).
 seealso:
   - module: kubernetes.core.k8s_scale

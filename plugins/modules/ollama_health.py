@@ -30,7 +30,7 @@ description:
     which needs only C(python3) and C(httpx), for a CronJob or a person.
   - The module never changes anything.
 author:
-  - mlops.ollama contributors
+  - mlops.ollama contributors (!UNKNOWN)
 requirements:
   - httpx
 extends_documentation_fragment:

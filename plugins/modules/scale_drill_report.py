@@ -18,12 +18,14 @@ description:
   - Returns the key figures in RV(summary), ready for M(ansible.builtin.set_stats).
   - "Runs on the host the task runs on (usually the controller, C(delegate_to: localhost))."
 author:
-  - mlops.ollama contributors
+  - mlops.ollama contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - mlops.ollama.attributes
 attributes:
   check_mode:
     support: full
     details:
-      - Renders the report and predicts RV(changed) without writing anything.
+      - Renders the report and predicts C(changed) without writing anything.
   diff_mode:
     support: none
   idempotent:

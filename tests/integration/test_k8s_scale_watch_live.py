@@ -246,7 +246,7 @@ class CuttableProxy:
     def _accept(self) -> None:
         while not self.closed:
             try:
-                client, _ = self.server.accept()
+                client, _address = self.server.accept()
             except OSError:
                 return
             if time.time() < self.refuse_until:
@@ -273,13 +273,13 @@ class CuttableProxy:
 
     def long_lived(self, age: float) -> int:
         with self.lock:
-            return sum(1 for t, c, _ in self.conns if time.time() - t > age and c.fileno() != -1)
+            return sum(1 for t, c, _upstream in self.conns if time.time() - t > age and c.fileno() != -1)
 
     def cut(self, refuse_for: float) -> None:
         self.refuse_until = time.time() + refuse_for
         with self.lock:
             conns, self.conns = self.conns, []
-        for _, a, b in conns:
+        for _opened, a, b in conns:
             for s in (a, b):
                 try:
                     s.shutdown(socket.SHUT_RDWR)

@@ -116,7 +116,7 @@ def test_ollama_generates_with_a_tiny_model(stack):
 
 def test_registry_pull_into_empty_ollama_matches_digest(stack, ollama_factory):
     model = stack.models[1]
-    repo, _, tag = model.removeprefix(stack.registry_host + "/").partition(":")
+    repo, _sep, tag = model.removeprefix(stack.registry_host + "/").partition(":")
     head = httpx.head(
         f"http://{stack.registry_host}/v2/{repo}/manifests/{tag}", headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"}, timeout=10
     )
@@ -135,7 +135,7 @@ def test_registry_pull_into_empty_ollama_matches_digest(stack, ollama_factory):
 
 
 def _run_stack(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(STACK), *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run([str(STACK), *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120, check=False)
 
 
 def test_stack_rejects_an_unknown_command():

@@ -109,7 +109,7 @@ def crd_installed(kube, name: str) -> bool:
 def test_invalid_namespace_name_fails_before_anything_is_created(stack, kube, tmp_path):
     bad = f"Bad_NS_{uuid.uuid4().hex[:6]}"
     result = run_role(stack, tmp_path, "k3s_ml_namespace", {"k3s_ml_namespace_name": bad, "k3s_ml_namespace_automation_enabled": True})
-    _, msg = failure(result)
+    _task, msg = failure(result)
     assert "k3s_ml_namespace_name" in msg and bad in msg
     assert_nothing_changed(result)
     names = {ns.metadata.name for ns in client.CoreV1Api(kube).list_namespace().items}
@@ -161,7 +161,7 @@ def test_ingressroute_without_its_crd_fails_before_any_change(stack, kube, names
             "ollama_deploy_ingress_host": "ollama.bad-input.test",
         },
     )
-    _, msg = failure(result)
+    _task, msg = failure(result)
     assert "ollama_deploy_ingress_kind" in msg and INGRESSROUTE_CRD in msg
     assert_nothing_changed(result)
     assert role_objects(kube, namespace) == []
