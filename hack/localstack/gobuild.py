@@ -16,6 +16,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -124,10 +126,21 @@ def build(binary: GoBinary, bin_dir: Path) -> Path:
         workdir = Path(work)
         (workdir / "go.mod").write_text(wrapper_gomod(binary, _download_gomod(binary.module, binary.version, env)))
         partial = bin_dir / f".{binary.cache_name}.partial"
-        cmd = [require_go(), "build", "-mod=mod", "-trimpath", "-ldflags", binary.ldflags, "-o", str(partial), binary.package]
-        proc = subprocess.run(cmd, cwd=workdir, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if proc.returncode != 0:
-            raise SystemExit(f"error: building {binary.name} failed ({' '.join(cmd)} in a wrapper module):\n{proc.stdout[-4000:]}")
+        # -v names each package as it is compiled: the stream is the progress a person watches.
+        cmd = [require_go(), "build", "-v", "-mod=mod", "-trimpath", "-ldflags", binary.ldflags, "-o", str(partial), binary.package]
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        tail: deque[str] = deque(maxlen=60)
+        compiled, last_report = 0, time.monotonic()
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            tail.append(line.rstrip())
+            compiled += not line.startswith(("go: ", "#"))
+            if time.monotonic() - last_report >= 15:
+                step(f"  {binary.name}: {compiled} packages compiled, now {line.strip()[:100]}")
+                last_report = time.monotonic()
+        if proc.wait() != 0:
+            output = "\n".join(tail)
+            raise SystemExit(f"error: building {binary.name} failed ({' '.join(cmd)} in a wrapper module):\n{output}")
         partial.rename(target)
     step(f"built {target}")
     return target
