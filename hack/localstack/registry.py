@@ -15,6 +15,9 @@ Ollama follows a redirect to the *same* host name itself and only stops at
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
 import shutil
 from pathlib import Path
 
@@ -55,6 +58,9 @@ health:
 
 NGINX_CONFIG = """\
 daemon off;
+# Workers run as whoever runs the stack, so they can read a state directory that
+# only its owner may enter (a checkout under a 0700 temp dir, say).
+user {user} {group};
 worker_processes 1;
 pid {run}/nginx-{name}.pid;
 error_log {run}/nginx-{name}.error.log warn;
@@ -106,7 +112,9 @@ class Registry:
         if serve_blobs:
             nginx_conf = run_dir / f"nginx-{name}.conf"
             self._nginx_conf_path = nginx_conf
-            self._nginx_conf_text = NGINX_CONFIG.format(run=run_dir, name=name, host=BLOBS_HOST, port=blobs_port, root=root)
+            self._nginx_conf_text = NGINX_CONFIG.format(
+                run=run_dir, name=name, host=BLOBS_HOST, port=blobs_port, root=root, user=pwd.getpwuid(os.getuid()).pw_name, group=grp.getgrgid(os.getgid()).gr_name
+            )
             self.blobs = ManagedProcess(
                 name=f"{name} blob server (nginx)",
                 argv=[require_binary("nginx", "nginx-light"), "-c", str(nginx_conf), "-e", str(run_dir / f"nginx-{name}.error.log")],
