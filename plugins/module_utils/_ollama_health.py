@@ -38,6 +38,7 @@ from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import
     OllamaError,
     OllamaParameterError,
 )
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_models import find_model, model_key
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the CLI must not need Ansible
     from ansible.module_utils.basic import AnsibleModule
@@ -115,35 +116,6 @@ HEALTH_ARGSPEC: dict[str, dict[str, Any]] = {
 # --------------------------------------------------------------------------------------
 # Pure helpers
 # --------------------------------------------------------------------------------------
-
-
-def normalize_model_name(name: str) -> str:
-    """Canonical form of a model reference, for comparing a declared name with ``/api/tags``.
-
-    A name without a tag means ``:latest``; the tag is what follows the last ``:``
-    after the last ``/`` (so ``127.0.0.1:25000/mlops/tiny-a`` has no tag). The
-    public library's implicit host and namespace are dropped, as Ollama lists them
-    without: ``registry.ollama.ai/library/llama3.2:1b`` is ``llama3.2:1b``.
-    Ollama compares names case-insensitively, so do we.
-    """
-    ref = name.strip().lower()
-    for prefix in ("registry.ollama.ai/", "library/"):
-        if ref.startswith(prefix):
-            ref = ref[len(prefix) :]
-    if ref.rfind(":") <= ref.rfind("/"):
-        ref += ":latest"
-    return ref
-
-
-def find_model(tags: Iterable[dict[str, Any]], name: str) -> dict[str, Any] | None:
-    """The ``/api/tags`` entry that ``name`` refers to, or None."""
-    wanted = normalize_model_name(name)
-    for entry in tags:
-        for key in ("name", "model"):
-            value = entry.get(key)
-            if isinstance(value, str) and value and normalize_model_name(value) == wanted:
-                return entry
-    return None
 
 
 def human_size(num_bytes: int | float | None) -> str:
@@ -312,8 +284,8 @@ class HealthParams:
     @property
     def expected_models(self) -> list[str]:
         """Every model that must be present: declared ones plus any extra probe models."""
-        seen = {normalize_model_name(m) for m in self.models}
-        extra = [m for m in self.probe_models if normalize_model_name(m) not in seen]
+        seen = {model_key(m) for m in self.models}
+        extra = [m for m in self.probe_models if model_key(m) not in seen]
         return list(self.models) + extra
 
     @property
@@ -514,7 +486,7 @@ class HealthChecker:
             if entry is None:
                 check.details["missing"].append(name)
                 continue
-            self._present.add(normalize_model_name(name))
+            self._present.add(model_key(name))
             check.details["present"].append(
                 {
                     "name": name,
@@ -548,7 +520,7 @@ class HealthChecker:
         for model in models:
             result: dict[str, Any] = {"model": model, "capabilities": None, "probes": {}}
             results.append(result)
-            if normalize_model_name(model) not in self._present:
+            if model_key(model) not in self._present:
                 result["skipped"] = "model not available"
                 continue
             kind = self._probe_kind(model, result)
@@ -704,7 +676,7 @@ class HealthChecker:
         if p.skip_inference:
             check.message = "skipped in check mode (skip_inference_in_check_mode)"
             return
-        models = [m for m in p.probe_models if normalize_model_name(m) in self._present]
+        models = [m for m in p.probe_models if model_key(m) in self._present]
         if not models:
             check.message = "no available model to load"
             return

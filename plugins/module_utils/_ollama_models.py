@@ -185,20 +185,25 @@ def normalize_model_name(value: str) -> str:
     return parse_model_name(value).display
 
 
-def _key_of(listed_name: str) -> str:
+def model_key(name: str) -> str:
+    """What two names must share to be the same model, as Ollama compares them (defaults filled in, case ignored).
+
+    Tolerant: a name Ollama would refuse (it can only be a typo in a declaration, or an odd listed entry) is
+    compared as written, trimmed and lower-cased, so it matches nothing by accident and raises nothing.
+    """
     try:
-        return parse_model_name(listed_name).key
+        return parse_model_name(name).key
     except ModelParameterError:
-        return listed_name.lower()
+        return name.strip().lower()
 
 
 def find_model(tags: Iterable[dict[str, Any]], name: ModelName | str) -> dict[str, Any] | None:
     """The ``/api/tags`` entry for ``name`` (matched as Ollama matches names), or ``None``."""
-    key = name.key if isinstance(name, ModelName) else parse_model_name(name).key
+    key = name.key if isinstance(name, ModelName) else model_key(name)
     for entry in tags:
         for field_name in ("name", "model"):
             listed = entry.get(field_name)
-            if isinstance(listed, str) and _key_of(listed) == key:
+            if isinstance(listed, str) and model_key(listed) == key:
                 return entry
     return None
 
@@ -856,7 +861,7 @@ class ModelSync:
         if self.options.prune:
             for entry in tags:
                 listed = str(entry.get("name") or entry.get("model"))
-                if _key_of(listed) in declared_keys:
+                if model_key(listed) in declared_keys:
                     continue
                 outcome = ModelOutcome(
                     name=listed,
@@ -985,8 +990,8 @@ class ModelSync:
         self.progress.finish(state="done")
 
     def _predicted_after(self, tags: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        deleted = {_key_of(o.name) for o in self.outcomes if o.action == "delete" and o.changed}
-        after = [dict(entry) for entry in tags if _key_of(str(entry.get("name") or entry.get("model"))) not in deleted]
+        deleted = {model_key(o.name) for o in self.outcomes if o.action == "delete" and o.changed}
+        after = [dict(entry) for entry in tags if model_key(str(entry.get("name") or entry.get("model"))) not in deleted]
         for outcome in self.outcomes:
             if outcome.action != "pull" or not outcome.changed:
                 continue
@@ -1249,7 +1254,7 @@ def gather_info(
             for entry in source:
                 if isinstance(entry, dict) and (entry.get("name") or entry.get("model")):
                     listed_name = str(entry.get("name") or entry.get("model"))
-                    if all(_key_of(listed_name) != _key_of(t[0]) for t in targets):
+                    if all(model_key(listed_name) != model_key(t[0]) for t in targets):
                         targets.append((listed_name, listed_name))
         details: dict[str, Any] = {}
         missing: list[str] = []

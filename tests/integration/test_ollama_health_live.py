@@ -271,8 +271,8 @@ def test_cli_exit_codes(stack: Any) -> None:
 
 
 def test_cli_flat_layout_as_a_configmap_mount(stack: Any, tmp_path: Path) -> None:
-    """A CronJob mounts the wrapper and the two module_utils files flat, from one ConfigMap."""
-    for source in (SCRIPT, REPO / "plugins/module_utils/_ollama_health.py", REPO / "plugins/module_utils/_ollama_client.py"):
+    """A CronJob mounts the wrapper and the three module_utils files flat, from one ConfigMap."""
+    for source in (SCRIPT, *(REPO / "plugins/module_utils" / f"_ollama_{part}.py" for part in ("health", "models", "client"))):
         shutil.copy(source, tmp_path / source.name)
     done = run_cli(tmp_path / "ollama-health", "--url", stack.ollama_url, "--model", stack.models[0], "--concurrency", "2", "--requests", "4")
     assert done.returncode == 0, done.stdout + done.stderr

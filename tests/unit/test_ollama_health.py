@@ -43,8 +43,8 @@ MODEL = "llama3.2:1b"
         ("someone/model", "someone/model:latest"),
     ],
 )
-def test_normalize_model_name(name: str, expected: str) -> None:
-    assert health.normalize_model_name(name) == expected
+def test_model_key(name: str, expected: str) -> None:
+    assert health.model_key(name) == expected
 
 
 TAGS = [
