@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .config import StackConfig
 from .log import step
+from .procs import pid_alive, require_free_port
 
 KWOK_DIR = Path(__file__).resolve().parent / "kwok"
 NODE_LABEL = "mlops.ollama/local-stack"
@@ -55,7 +56,6 @@ class KwokCluster:
         if not self.exists():
             return False
         pids = list((self.config.kwok_workdir / "clusters" / self.config.cluster_name / "pids").glob("*.pid"))
-        from .procs import pid_alive
 
         alive = []
         for pid_file in pids:
@@ -73,7 +73,6 @@ class KwokCluster:
         return path
 
     def create(self) -> None:
-        from .procs import require_free_port
 
         if self.running():
             step(f"kwok cluster {self.config.cluster_name} is already running")
