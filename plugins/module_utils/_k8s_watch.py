@@ -382,6 +382,17 @@ class PodTimeline:
         return out
 
 
+def next_before(sink: "queue.Queue[Any]", deadline: float) -> Any:
+    """The next item the watch threads delivered, or None once ``deadline`` (a ``now()`` time) has passed."""
+    remaining = deadline - now()
+    if remaining <= 0:
+        return None
+    try:
+        return sink.get(timeout=remaining)
+    except queue.Empty:
+        return None
+
+
 # ------------------------------------------------------------------------------------------------
 # scale and watch
 # ------------------------------------------------------------------------------------------------
@@ -661,12 +672,8 @@ def scale_and_watch(client: K8sClient, params: Mapping[str, Any], check_mode: bo
         done, waiting = _target_state(deploy, timeline, target, generation, params["wait_for_termination"])
         trigger = requested
         while not done:
-            remaining = deadline - now()
-            if remaining <= 0:
-                break
-            try:
-                item = sink.get(timeout=remaining)
-            except queue.Empty:
+            item = next_before(sink, deadline)
+            if item is None:
                 break
             kind, t = item[1], item[-1]
             if item[0] == "error":
@@ -921,15 +928,11 @@ def collect_logs(client: K8sClient, params: Mapping[str, Any]) -> dict[str, Any]
         open_streams = len(states)
         try:
             while open_streams and not satisfied():
-                remaining = deadline - now()
-                if remaining <= 0:
+                item = next_before(sink, deadline)
+                if item is None:
                     timed_out = True
                     break
-                try:
-                    pname, line, t, err = sink.get(timeout=remaining)
-                except queue.Empty:
-                    timed_out = True
-                    break
+                pname, line, t, err = item
                 if line is None:
                     open_streams -= 1
                     states[pname]["ended"] = True
@@ -1111,12 +1114,8 @@ def collect_events(client: K8sClient, params: Mapping[str, Any]) -> dict[str, An
         deadline = started + wait_timeout
         try:
             while missing():
-                remaining = deadline - now()
-                if remaining <= 0:
-                    break
-                try:
-                    item = sink.get(timeout=remaining)
-                except queue.Empty:
+                item = next_before(sink, deadline)
+                if item is None:
                     break
                 if item[0] == "event" and item[2] != "DELETED":
                     ev = normalise_event(item[3])
