@@ -165,8 +165,10 @@ class K8sClient:
         result: dict[str, Any] = self._call("GET", path, what, query)
         return result
 
-    def patch(self, path: str, body: Any, what: str, patch_type: str = "application/merge-patch+json") -> dict[str, Any]:
-        result: dict[str, Any] = self._call("PATCH", path, what, body=body, content_type=patch_type)
+    def patch(
+        self, path: str, body: Any, what: str, patch_type: str = "application/merge-patch+json", field_manager: str | None = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PATCH", path, what, {"fieldManager": field_manager}, body=body, content_type=patch_type)
         return result
 
     def stream(self, path: str, what: str, query: Mapping[str, Any], read_timeout: float) -> Any:

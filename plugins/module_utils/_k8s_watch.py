@@ -16,6 +16,7 @@ version away (HTTP 410 Gone) the collection is listed again and the difference a
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import queue
@@ -405,7 +406,86 @@ SCALE_ARGSPEC: dict[str, Any] = {
     "wait_timeout": {"type": "float", "default": 300},
     "wait_for_termination": {"type": "bool", "default": True},
     "capacity_check": {"type": "bool", "default": True},
+    "replicas_owner": {
+        "type": "dict",
+        "options": {
+            "manager": {"type": "str", "required": True},
+            "operation": {"type": "str", "required": True, "choices": ["Apply", "Update"]},
+            "subresource": {"type": "str", "default": ""},
+        },
+    },
 }
+
+# The field manager the scale's own change is recorded under in the Deployment's managedFields.
+SCALE_FIELD_MANAGER = "mlops.ollama.k8s_scale_watch"
+
+
+def replicas_owner(deploy: Mapping[str, Any]) -> dict[str, str] | None:
+    """The managedFields entry (manager, operation, subresource) that owns spec.replicas, if any does."""
+    for entry in (deploy.get("metadata") or {}).get("managedFields") or []:
+        if "f:replicas" in ((entry.get("fieldsV1") or {}).get("f:spec") or {}):
+            return {"manager": entry.get("manager", ""), "operation": entry.get("operation", ""), "subresource": entry.get("subresource", "")}
+    return None
+
+
+def _owned_by(entry: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
+    return all(entry.get(key, "") == (owner.get(key) or "") for key in ("manager", "operation", "subresource"))
+
+
+def managed_fields_with_replicas_owner(deploy: Mapping[str, Any], owner: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The Deployment's managedFields with spec.replicas owned by ``owner`` alone; None if nothing needs to move.
+
+    None too when ``owner`` has no entry left (it gave up every field meanwhile): an entry is not made up.
+    """
+    entries = copy.deepcopy((deploy.get("metadata") or {}).get("managedFields") or [])
+    if not any(_owned_by(e, owner) for e in entries):
+        return None
+    moved = False
+    kept: list[dict[str, Any]] = []
+    for entry in entries:
+        spec = (entry.get("fieldsV1") or {}).get("f:spec")
+        if _owned_by(entry, owner):
+            if spec is None:
+                spec = entry.setdefault("fieldsV1", {}).setdefault("f:spec", {})
+            if "f:replicas" not in spec:
+                spec["f:replicas"] = {}
+                moved = True
+        elif spec is not None and "f:replicas" in spec:
+            del spec["f:replicas"]
+            moved = True
+            if not spec:
+                del entry["fieldsV1"]["f:spec"]
+            if not entry["fieldsV1"]:
+                continue  # the server drops an entry that owns nothing; so do we
+        kept.append(entry)
+    return kept if moved else None
+
+
+def hand_replicas_back(client: K8sClient, namespace: str, name: str, owner: Mapping[str, Any]) -> bool:
+    """Make ``owner`` the owner of spec.replicas again; whether managedFields had to be rewritten.
+
+    A scale records its manager as the owner of spec.replicas. After a drill that scales and restores, the count
+    is as found but the ownership is not, so the owner's next server-side apply of the same manifest would take it
+    back and report a change. Only managedFields are rewritten (a request that changes no field records no new
+    owner); a test of the resourceVersion keeps a concurrent writer's change from being overwritten.
+    """
+    path, what = client.deployment_path(namespace, name), f"give spec.replicas of Deployment {namespace}/{name} back to {owner['manager']}"
+    for _ in range(5):
+        deploy = client.read_deployment(namespace, name)
+        fields = managed_fields_with_replicas_owner(deploy, owner)
+        if fields is None:
+            return False
+        patch = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": (deploy.get("metadata") or {}).get("resourceVersion")},
+            {"op": "replace", "path": "/metadata/managedFields", "value": fields},
+        ]
+        try:
+            client.patch(path, patch, what, patch_type="application/json-patch+json", field_manager=SCALE_FIELD_MANAGER)
+            return True
+        except K8sApiError as exc:
+            if exc.status not in (409, 422):  # 422: the test failed, the Deployment changed since it was read
+                raise
+    raise K8sWatchError(f"Could not {what}: the Deployment kept changing while it was being rewritten (5 attempts).")
 
 
 def _target_state(deploy: Mapping[str, Any], timeline: PodTimeline, target: int, generation: int, wait_for_termination: bool) -> tuple[bool, list[str]]:
@@ -628,6 +708,7 @@ def scale_and_watch(client: K8sClient, params: Mapping[str, Any], check_mode: bo
     result: dict[str, Any] = {
         "changed": changed,
         "deployment": {"name": name, "namespace": namespace, "selector": selector, "replicas_before": before, "replicas": target},
+        "replicas_owner": replicas_owner(deploy),
         "started_at": iso(started),
         "started_t": round(started, 3),
     }
@@ -660,7 +741,9 @@ def scale_and_watch(client: K8sClient, params: Mapping[str, Any], check_mode: bo
         generation = int((deploy.get("metadata") or {}).get("generation") or 0)
         requested = now()
         if changed:
-            patched = client.patch(client.deployment_path(namespace, name), {"spec": {"replicas": target}}, f"scale Deployment {namespace}/{name}")
+            patched = client.patch(
+                client.deployment_path(namespace, name), {"spec": {"replicas": target}}, f"scale Deployment {namespace}/{name}", field_manager=SCALE_FIELD_MANAGER
+            )
             generation = int((patched.get("metadata") or {}).get("generation") or generation)
             deploy = patched
         result.update(requested_at=iso(requested), requested_t=round(requested, 3))
@@ -720,6 +803,10 @@ def scale_and_watch(client: K8sClient, params: Mapping[str, Any], check_mode: bo
             # Time from the event that completed the target to this module noticing it.
             detection_lag_s=round(max(0.0, detected - trigger), 4),
         )
+        if params.get("replicas_owner"):
+            result["replicas_owner_restored"] = hand_replicas_back(client, namespace, name, params["replicas_owner"])
+            result["changed"] = result["changed"] or result["replicas_owner_restored"]
+            result["api_calls"] = client.api_calls
         return result
     finally:
         for w in watches:

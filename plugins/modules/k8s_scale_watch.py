@@ -87,6 +87,30 @@ options:
         limits when a request is missing). Affinity and topology spread constraints are not evaluated.
     type: bool
     default: true
+  replicas_owner:
+    description:
+      - After the target is reached, make this field manager the owner of C(spec.replicas) again - pass the RV(replicas_owner) an
+        earlier call returned before it scaled. A scale records its own manager (C(mlops.ollama.k8s_scale_watch)) as the owner, so
+        after a scale and a scale back the count is as found but its ownership is not, and the owner's next server-side apply of the
+        same manifest (for example M(kubernetes.core.k8s) with O(kubernetes.core.k8s#module:apply) in the role C(ollama_deploy))
+        would take it back and report a change.
+      - Only C(metadata.managedFields) is rewritten, guarded by the resourceVersion it was read at; nothing happens when the owner
+        already owns it or no longer has an entry. Needs O(wait=true).
+    type: dict
+    suboptions:
+      manager:
+        description: The field manager's name.
+        type: str
+        required: true
+      operation:
+        description: The operation of its entry.
+        type: str
+        required: true
+        choices: [Apply, Update]
+      subresource:
+        description: The subresource of its entry (V(scale) for an HPA's changes, empty for the Deployment itself).
+        type: str
+        default: ""
 notes:
   - Timeline times are the client's clock when the watch delivered the change (C(sources) V(watch) in RV(pods)); for pods that existed
     before the module started they come from the server's own timestamps (V(server), one-second precision).
@@ -110,12 +134,13 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ __scale_up.pods | map(attribute='name') | zip(__scale_up.pods | map(attribute='ready')) | list }}"
 
-- name: Scale back down and wait until the surplus pod is gone
+- name: Scale back down, wait until the surplus pod is gone, and give spec.replicas back to whoever owned it before
   mlops.ollama.k8s_scale_watch:
     namespace: ml
     name: ollama
     replicas: 1
     direction: down
+    replicas_owner: "{{ __scale_up.replicas_owner }}"
   register: __scale_down
 
 - name: Check the surplus pod terminated gracefully
@@ -132,7 +157,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed:
-  description: Whether the replica count was (or in check mode would be) changed.
+  description: Whether the replica count (or, with O(replicas_owner), the ownership of C(spec.replicas)) was (or in check mode would be) changed.
   returned: always
   type: bool
 deployment:
@@ -141,6 +166,17 @@ deployment:
   returned: always
   type: dict
   sample: {name: ollama, namespace: ml, replicas_before: 1, replicas: 2, ready_replicas: 2}
+replicas_owner:
+  description:
+    - The field manager that owned C(spec.replicas) before this call (C(manager), C(operation), C(subresource)), or V(null) if none did.
+      Pass it as O(replicas_owner) to the call that scales back.
+  returned: always
+  type: dict
+  sample: {manager: mlops.ollama, operation: Apply, subresource: ""}
+replicas_owner_restored:
+  description: Whether C(spec.replicas) was handed back to O(replicas_owner) (its C(managedFields) rewritten).
+  returned: when O(replicas_owner) is set and the target was reached
+  type: bool
 pods:
   description:
     - One entry per pod of the selector seen during the run, in the order first seen.

@@ -107,6 +107,40 @@ def test_scale_up_and_down_with_timeline(kubeconfig: str, namespace: str, capsys
     assert kubectl("-n", namespace, "get", "pods", "-o", "name").count("pod/") == 1
 
 
+def test_scale_back_hands_replicas_back_so_a_server_side_apply_stays_a_no_op(
+    kubeconfig: str, namespace: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = DEPLOYMENT.format(name="ollama", replicas=1, extra="")
+    apply = ["-n", namespace, "apply", "--server-side", "--field-manager=mlops.ollama", "-f", "-"]
+    kubectl(*apply, stdin=manifest)
+    kubectl("-n", namespace, "rollout", "status", "deployment/ollama", "--timeout=60s")
+    up = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=2, wait_timeout=60), capsys)
+    assert up["replicas_owner"] == {"manager": "mlops.ollama", "operation": "Apply", "subresource": ""}
+    owners = kubectl("-n", namespace, "get", "deploy", "ollama", "-o", "json", "--show-managed-fields")
+    assert _replicas_owners(owners) == ["mlops.ollama.k8s_scale_watch"]
+
+    down = run_module(
+        "k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=1, wait_timeout=60, replicas_owner=up["replicas_owner"]), capsys
+    )
+    assert down["changed"] is True and down["replicas_owner_restored"] is True, down
+    handed_back = kubectl("-n", namespace, "get", "deploy", "ollama", "-o", "json", "--show-managed-fields")
+    assert _replicas_owners(handed_back) == ["mlops.ollama"]
+    assert "mlops.ollama.k8s_scale_watch" not in handed_back, "the scale's manager should own nothing any more"
+    before = json.loads(handed_back)["metadata"]["resourceVersion"]
+    kubectl(*apply, stdin=manifest)
+    assert json.loads(kubectl("-n", namespace, "get", "deploy", "ollama", "-o", "json"))["metadata"]["resourceVersion"] == before
+
+    again = run_module(
+        "k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=1, replicas_owner=up["replicas_owner"]), capsys
+    )
+    assert again["changed"] is False and again["replicas_owner_restored"] is False
+
+
+def _replicas_owners(deployment_json: str) -> list[str]:
+    entries = json.loads(deployment_json)["metadata"]["managedFields"]
+    return [e["manager"] for e in entries if "f:replicas" in e.get("fieldsV1", {}).get("f:spec", {})]
+
+
 def test_check_mode_changes_nothing(kubeconfig: str, namespace: str, capsys: pytest.CaptureFixture[str]) -> None:
     deploy(namespace)
     gen = kubectl("-n", namespace, "get", "deploy", "ollama", "-o", "jsonpath={.metadata.generation}")
