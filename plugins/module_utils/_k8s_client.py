@@ -228,9 +228,16 @@ def run_k8s_module(module: Any, body: Any) -> None:
         client = K8sClient.from_module(module)
         result = body(module, client)
     except K8sWatchError as exc:
-        extra = dict(exc.result)
+        extra = _warned(module, dict(exc.result))
         module.fail_json(msg=exc.msg, **extra)
     except Exception as exc:  # noqa: BLE001 - anything else is a bug: show it with its traceback
         module.fail_json(msg=f"Unexpected error talking to Kubernetes: {exc}", exception=traceback.format_exc())
     else:
-        module.exit_json(**result)
+        module.exit_json(**_warned(module, result))
+
+
+def _warned(module: Any, result: dict[str, Any]) -> dict[str, Any]:
+    """Hand the result's ``warnings`` to ``module.warn`` (returning them in the result is deprecated)."""
+    for warning in result.pop("warnings", None) or []:
+        module.warn(warning)
+    return result

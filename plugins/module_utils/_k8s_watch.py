@@ -585,7 +585,21 @@ def capacity_plan(client: K8sClient, deploy: Mapping[str, Any], extra: int) -> d
     selector = spec.get("nodeSelector") or {}
     tolerations = spec.get("tolerations") or []
     nodes = client.get("/api/v1/nodes", "Nodes").get("items") or []
-    pods = client.get("/api/v1/pods", "Pods in all namespaces", {"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"}).get("items") or []
+    running = {"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"}
+    namespace = (deploy.get("metadata") or {}).get("namespace") or ""
+    blind_spot = None
+    try:
+        pods = client.get("/api/v1/pods", "Pods in all namespaces", running).get("items") or []
+    except K8sApiError as exc:
+        if exc.status != 403:
+            raise
+        # A namespaced identity (the automation's ServiceAccount) may not read other namespaces' pods: estimate from
+        # this namespace's pods and say that the estimate is optimistic, rather than fail the scale.
+        pods = client.get(client.pods_path(namespace), f"Pods in {namespace}", running).get("items") or []
+        blind_spot = (
+            f"no permission to list pods in all namespaces, so only the pods of namespace {namespace} are counted as using the nodes; "
+            "the estimate may be optimistic"
+        )
     used: dict[str, dict[str, float]] = {}
     for pod in pods:
         node = (pod.get("spec") or {}).get("nodeName")
@@ -643,7 +657,10 @@ def capacity_plan(client: K8sClient, deploy: Mapping[str, Any], extra: int) -> d
             n: {"free_cpu": _fmt_cpu(max(v["cpu"], 0)), "free_memory": _fmt_mem(max(v["memory"], 0)), "free_pods": int(v["pods"])} for n, v in free.items()
         },
         "skipped_nodes": skipped,
+        "pods_counted": "all namespaces" if blind_spot is None else f"namespace {namespace} only",
     }
+    if blind_spot:
+        plan["warning"] = blind_spot
     if short:
         total_cpu = sum(max(v["cpu"], 0) for v in free.values())
         total_mem = sum(max(v["memory"], 0) for v in free.values())
@@ -714,6 +731,8 @@ def scale_and_watch(client: K8sClient, params: Mapping[str, Any], check_mode: bo
     }
     if capacity is not None:
         result["capacity"] = capacity
+        if capacity.get("warning"):
+            result["warnings"] = [f"Capacity check: {capacity['warning']}."]
     if check_mode:
         result.update(pods=[], events=[], waited=False, api_calls=client.api_calls)
         return result

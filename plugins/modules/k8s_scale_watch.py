@@ -85,6 +85,8 @@ options:
       - Counts nodes that are Ready, schedulable, match the pod template's C(nodeSelector) and whose C(NoSchedule)/C(NoExecute) taints
         are tolerated; free room is allocatable minus the requests of the pods bound there (containers summed, init containers' maximum,
         limits when a request is missing). Affinity and topology spread constraints are not evaluated.
+      - Needs C(list) of pods in all namespaces for a complete estimate; without it, only the Deployment's namespace is counted (see
+        RV(capacity)).
     type: bool
     default: true
   replicas_owner:
@@ -199,6 +201,9 @@ capacity:
   description:
     - The capacity estimate of a scale-up (O(capacity_check)), C(extra_pods), C(fits), C(placeable), C(per_pod_requests),
       C(extra_requests), C(nodes) (free cpu, memory, pods per usable node), C(skipped_nodes) (and why), C(shortfall) when it does not fit.
+    - C(pods_counted) says whose pods were counted as using the nodes - V(all namespaces), or, for an identity that may list pods only
+      in the Deployment's namespace (such as the automation ServiceAccount of the role C(k3s_ml_namespace)), that namespace alone; then
+      C(warning) says the estimate may be optimistic and the module warns.
   returned: for a scale-up with O(capacity_check)
   type: dict
 started_at:

@@ -13,6 +13,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -139,6 +140,66 @@ def test_scale_back_hands_replicas_back_so_a_server_side_apply_stays_a_no_op(
 def _replicas_owners(deployment_json: str) -> list[str]:
     entries = json.loads(deployment_json)["metadata"]["managedFields"]
     return [e["manager"] for e in entries if "f:replicas" in e.get("fieldsV1", {}).get("f:spec", {})]
+
+
+NAMESPACED_IDENTITY = """
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: scaler, namespace: {ns}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: scaler, namespace: {ns}}}
+rules:
+  - {{apiGroups: [apps], resources: [deployments], verbs: [get, list, watch, patch]}}
+  - {{apiGroups: [""], resources: [pods], verbs: [get, list, watch]}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: scaler, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: scaler}}
+subjects: [{{kind: ServiceAccount, name: scaler, namespace: {ns}}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {{name: scaler-{ns}}}
+rules: [{{apiGroups: [""], resources: [nodes], verbs: [get, list]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {{name: scaler-{ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: scaler-{ns}}}
+subjects: [{{kind: ServiceAccount, name: scaler, namespace: {ns}}}]
+"""
+
+
+def test_a_namespaced_identity_gets_an_optimistic_capacity_plan_and_a_warning(
+    kubeconfig: str, namespace: str, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    deploy(namespace)
+    kubectl("apply", "-f", "-", stdin=NAMESPACED_IDENTITY.format(ns=namespace))
+    try:
+        token = kubectl("-n", namespace, "create", "token", "scaler", "--duration=10m").strip()
+        server = kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")
+        # In a process of its own with only the token, as Ansible runs a module: no kubeconfig to fall back on, and
+        # no client configuration left behind in this process by the other tests' kubeconfig runs.
+        env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "K8S_AUTH_KUBECONFIG")}
+        env.update(K8S_AUTH_HOST=server, K8S_AUTH_API_KEY=token, K8S_AUTH_VERIFY_SSL="false", HOME=str(tmp_path))
+        args = {"ANSIBLE_MODULE_ARGS": {"namespace": namespace, "name": "ollama", "replicas": 2, "wait_timeout": 60}}
+        module = subprocess.run(
+            [sys.executable, "-m", "ansible_collections.mlops.ollama.plugins.modules.k8s_scale_watch"],
+            input=json.dumps(args), env=env, capture_output=True, text=True, timeout=120, check=False,
+        )
+        up = json.loads(module.stdout)
+        assert up["changed"] is True and up["deployment"]["ready_replicas"] == 2, up
+        assert up["capacity"]["pods_counted"] == f"namespace {namespace} only" and up["capacity"]["fits"] is True
+        # module.warn() output: plain strings before ansible-core 2.19, warning summaries since.
+        assert "no permission to list pods in all namespaces" in json.dumps(up.get("warnings")), up.get("warnings")
+        assert "GET /api/v1/pods?fieldSelector=status.phase!=Succeeded,status.phase!=Failed" in up["api_calls"]
+        admin = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=3, wait_timeout=60), capsys)
+        assert admin["capacity"]["pods_counted"] == "all namespaces"
+    finally:
+        kubectl("delete", "clusterrole,clusterrolebinding", f"scaler-{namespace}", "--ignore-not-found")
 
 
 def test_check_mode_changes_nothing(kubeconfig: str, namespace: str, capsys: pytest.CaptureFixture[str]) -> None:
