@@ -15,8 +15,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _play(tmp_path: Path, extra_vars: dict, timeout: float = 300) -> str:
-    """Run the role; returns everything ansible-playbook printed, after checking it failed."""
+def _play(tmp_path: Path, extra_vars: dict, timeout: float = 300, succeed: bool = False) -> str:
+    """Run the role; returns everything ansible-playbook printed, after checking it failed (or, with succeed, passed)."""
     playbook = tmp_path / "sync.yml"
     playbook.write_text("- hosts: localhost\n  gather_facts: false\n  roles:\n    - role: mlops.ollama.model_sync\n")
     vars_file = tmp_path / "vars.json"
@@ -30,7 +30,7 @@ def _play(tmp_path: Path, extra_vars: dict, timeout: float = 300) -> str:
         timeout=timeout,
         check=False,
     )
-    assert result.returncode != 0, result.stdout[-2000:]
+    assert (result.returncode == 0) == succeed, result.stdout[-2000:]
     return result.stdout + result.stderr
 
 
@@ -43,6 +43,14 @@ def test_invalid_name_is_rejected_before_any_request(tmp_path, ollama_factory):
     output = _play(tmp_path, {"model_sync_url": server.url, "model_sync_models": ["../x", "ok-model:1b"], "model_sync_verify_inference": False})
     assert "../x" in output
     assert _names(server.url) == []
+
+
+def test_models_as_a_survey_string_are_split_into_names(tmp_path, stack, ollama_factory):
+    server = ollama_factory()
+    survey_answer = "mlops/tiny-a:latest,\n mlops/tiny-b:latest "
+    extra = {"model_sync_url": server.url, "model_sync_registry": stack.registry_host, "model_sync_insecure": True, "model_sync_models": survey_answer}
+    _play(tmp_path, extra, succeed=True)
+    assert _names(server.url) == [f"{stack.registry_host}/mlops/tiny-{x}:latest" for x in "ab"]
 
 
 def test_unreachable_endpoint_fails_fast_naming_the_url(tmp_path):
