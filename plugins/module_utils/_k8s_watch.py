@@ -400,7 +400,7 @@ def next_before(sink: "queue.Queue[Any]", deadline: float) -> Any:
 SCALE_ARGSPEC: dict[str, Any] = {
     "name": {"type": "str", "required": True},
     "namespace": {"type": "str", "required": True},
-    "replicas": {"type": "int", "required": True},
+    "replicas": {"type": "int"},
     "direction": {"type": "str", "default": "any", "choices": ["any", "up", "down"]},
     "wait": {"type": "bool", "default": True},
     "wait_timeout": {"type": "float", "default": 300},
@@ -494,7 +494,7 @@ def _target_state(deploy: Mapping[str, Any], timeline: PodTimeline, target: int,
     status = deploy.get("status") or {}
     if int(status.get("observedGeneration") or 0) < generation:
         waiting.append(f"the Deployment controller has not observed generation {generation} yet")
-    for field, label in (("replicas", "replicas"), ("readyReplicas", "ready replicas")):
+    for field, label in (("replicas", "replicas"), ("updatedReplicas", "updated replicas"), ("readyReplicas", "ready replicas")):
         if int(status.get(field) or 0) != target:
             waiting.append(f"Deployment status has {int(status.get(field) or 0)} {label}, want {target}")
     live = timeline.live()
@@ -674,9 +674,10 @@ def capacity_plan(client: K8sClient, deploy: Mapping[str, Any], extra: int) -> d
 
 
 def scale_and_watch(client: K8sClient, params: Mapping[str, Any], check_mode: bool = False) -> dict[str, Any]:
-    namespace, name, target = params["namespace"], params["name"], int(params["replicas"])
+    namespace, name = params["namespace"], params["name"]
+    target = -1 if params.get("replicas") is None else int(params["replicas"])
     timeout = float(params["wait_timeout"])
-    if target < 0:
+    if params.get("replicas") is not None and target < 0:
         raise K8sInputError(f"replicas must be 0 or more (got {target}).")
     if timeout <= 0:
         raise K8sInputError(f"wait_timeout must be more than 0 seconds (got {params['wait_timeout']}).")
@@ -690,6 +691,8 @@ def scale_and_watch(client: K8sClient, params: Mapping[str, Any], check_mode: bo
             ) from exc
         raise
     before = int((deploy.get("spec") or {}).get("replicas", 1))
+    if params.get("replicas") is None:
+        target = before  # wait for the Deployment as it is (a rollout, or an HPA's count): nothing is scaled
     direction = params.get("direction") or "any"
     if direction == "up" and target < before:
         raise K8sInputError(

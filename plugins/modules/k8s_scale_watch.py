@@ -14,7 +14,8 @@ description:
   - Sets O(replicas) on a Deployment and waits, on watches of its pods and of the Deployment (no polling),
     until the target is reached - every pod Ready for a scale-up, the surplus pods gone for a scale-down - or O(wait_timeout) passes.
   - "The target is reached when: the Deployment controller has observed the new generation; its status shows O(replicas) replicas and
-    O(replicas) ready replicas; exactly O(replicas) pods of its selector are live (not being deleted, not finished) and all are Ready;
+    O(replicas) updated (current pod template) and ready replicas; exactly O(replicas) pods of its selector are live (not being deleted, not
+    finished) and all are Ready;
     and, with O(wait_for_termination), no pod of the selector is still terminating."
   - Returns a timeline for every pod (created, scheduled and its node, running, ready, deletion requested, gone) with timestamps,
     how long each termination took against the pod's grace period, whether a delete was forced, and when the target was detected.
@@ -52,8 +53,9 @@ options:
   replicas:
     description:
       - The replica count to set. V(0) or more.
+      - Without it, nothing is scaled and the module waits for the Deployment's current count (a rollout in progress, or the count an
+        HPA chose) to be reached.
     type: int
-    required: true
   direction:
     description:
       - Refuse, before changing anything, a target that goes the wrong way.

@@ -202,6 +202,20 @@ def test_a_namespaced_identity_gets_an_optimistic_capacity_plan_and_a_warning(
         kubectl("delete", "clusterrole,clusterrolebinding", f"scaler-{namespace}", "--ignore-not-found")
 
 
+def test_without_replicas_it_waits_for_a_rollout_to_finish_and_scales_nothing(
+    kubeconfig: str, namespace: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deploy(namespace, replicas=2, extra="")
+    old_pods = set(kubectl("-n", namespace, "get", "pods", "-o", "jsonpath={.items[*].metadata.name}").split())
+    kubectl("-n", namespace, "set", "image", "deployment/ollama", "ollama=ollama/ollama:0.17.4")
+    done = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", wait_timeout=120), capsys)
+    assert done["changed"] is False and done["deployment"]["replicas"] == 2, done
+    status = json.loads(kubectl("-n", namespace, "get", "deploy", "ollama", "-o", "json"))["status"]
+    assert status["updatedReplicas"] == status["readyReplicas"] == 2
+    live = [p for p in done["pods"] if p["gone"] is None]
+    assert len(live) == 2 and all(p["ready_now"] for p in live) and not {p["name"] for p in live} & old_pods, "both pods should be new"
+
+
 def test_check_mode_changes_nothing(kubeconfig: str, namespace: str, capsys: pytest.CaptureFixture[str]) -> None:
     deploy(namespace)
     gen = kubectl("-n", namespace, "get", "deploy", "ollama", "-o", "jsonpath={.metadata.generation}")
