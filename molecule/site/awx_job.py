@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run ``ansible-playbook mlops.ollama.site`` the way an AWX job runs it and print a JSON summary.
 
 The job's environment is built from nothing, as AWX's execution environment would have it: PATH, a

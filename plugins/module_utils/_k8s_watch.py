@@ -470,7 +470,7 @@ def hand_replicas_back(client: K8sClient, namespace: str, name: str, owner: Mapp
     owner); a test of the resourceVersion keeps a concurrent writer's change from being overwritten.
     """
     path, what = client.deployment_path(namespace, name), f"give spec.replicas of Deployment {namespace}/{name} back to {owner['manager']}"
-    for _ in range(5):
+    for _attempt in range(5):
         deploy = client.read_deployment(namespace, name)
         fields = managed_fields_with_replicas_owner(deploy, owner)
         if fields is None:
@@ -763,9 +763,8 @@ def scale_and_watch(client: K8sClient, params: Mapping[str, Any], check_mode: bo
         generation = int((deploy.get("metadata") or {}).get("generation") or 0)
         requested = now()
         if changed:
-            patched = client.patch(
-                client.deployment_path(namespace, name), {"spec": {"replicas": target}}, f"scale Deployment {namespace}/{name}", field_manager=SCALE_FIELD_MANAGER
-            )
+            what = f"scale Deployment {namespace}/{name}"
+            patched = client.patch(client.deployment_path(namespace, name), {"spec": {"replicas": target}}, what, field_manager=SCALE_FIELD_MANAGER)
             generation = int((patched.get("metadata") or {}).get("generation") or generation)
             deploy = patched
         result.update(requested_at=iso(requested), requested_t=round(requested, 3))

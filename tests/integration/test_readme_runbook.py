@@ -77,7 +77,7 @@ spec:
     subprocess.run(["kubectl", "apply", "-f", "-"], input=manifest, text=True, env=env, check=True, capture_output=True, timeout=60)
     subprocess.run(["kubectl", "-n", ns, "rollout", "status", "deployment/ollama", "--timeout=60s"], env=env, check=True, capture_output=True, timeout=90)
     yield ns
-    subprocess.run(["kubectl", "delete", "namespace", ns, "--wait=false"], env=env, capture_output=True, timeout=60)
+    subprocess.run(["kubectl", "delete", "namespace", ns, "--wait=false"], env=env, capture_output=True, timeout=60, check=False)
 
 
 def _runnable(command: tuple[str, dict[str, str], bool]) -> bool:
