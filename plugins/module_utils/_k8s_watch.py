@@ -674,11 +674,10 @@ def capacity_plan(client: K8sClient, deploy: Mapping[str, Any], extra: int) -> d
 
 
 def scale_and_watch(client: K8sClient, params: Mapping[str, Any], check_mode: bool = False) -> dict[str, Any]:
-    namespace, name = params["namespace"], params["name"]
-    target = -1 if params.get("replicas") is None else int(params["replicas"])
+    namespace, name, wanted = params["namespace"], params["name"], params.get("replicas")
     timeout = float(params["wait_timeout"])
-    if params.get("replicas") is not None and target < 0:
-        raise K8sInputError(f"replicas must be 0 or more (got {target}).")
+    if wanted is not None and int(wanted) < 0:
+        raise K8sInputError(f"replicas must be 0 or more (got {wanted}).")
     if timeout <= 0:
         raise K8sInputError(f"wait_timeout must be more than 0 seconds (got {params['wait_timeout']}).")
     started = now()
@@ -691,8 +690,8 @@ def scale_and_watch(client: K8sClient, params: Mapping[str, Any], check_mode: bo
             ) from exc
         raise
     before = int((deploy.get("spec") or {}).get("replicas", 1))
-    if params.get("replicas") is None:
-        target = before  # wait for the Deployment as it is (a rollout, or an HPA's count): nothing is scaled
+    # Without replicas: wait for the Deployment as it is (a rollout, or an HPA's count); nothing is scaled.
+    target = before if wanted is None else int(wanted)
     direction = params.get("direction") or "any"
     if direction == "up" and target < before:
         raise K8sInputError(
