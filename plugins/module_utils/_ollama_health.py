@@ -38,7 +38,7 @@ from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import
     OllamaError,
     OllamaParameterError,
 )
-from ansible_collections.mlops.ollama.plugins.module_utils._ollama_models import find_model, model_key
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_names import find_model, model_key
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the CLI must not need Ansible
     from ansible.module_utils.basic import AnsibleModule
