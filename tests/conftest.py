@@ -100,3 +100,33 @@ def push_variant(stack: StackInfo, ollama_factory: Callable[[], OllamaServer], t
         return full
 
     return push
+
+
+ModuleRunner = Callable[..., dict]
+
+
+@pytest.fixture
+def run_module(capsys: pytest.CaptureFixture[str]) -> ModuleRunner:
+    """Run a module's real ``main()`` as Ansible does (arguments through patch_module_args) and return its result.
+
+    ``run_module("ollama_models", {...}, check_mode=True, diff=True)``. A module that needs an injected
+    transport or client gets it through the test's own monkeypatching, never through another entry point.
+    """
+    import importlib
+    import json
+
+    from ansible.module_utils.testing import patch_module_args
+
+    def run(name: str, args: dict, *, check_mode: bool = False, diff: bool = False) -> dict:
+        module = importlib.import_module(f"ansible_collections.mlops.ollama.plugins.modules.{name}")
+        args = dict(args)
+        if check_mode:
+            args["_ansible_check_mode"] = True
+        if diff:
+            args["_ansible_diff"] = True
+        capsys.readouterr()
+        with patch_module_args(args), pytest.raises(SystemExit):
+            module.main()
+        return json.loads(capsys.readouterr().out)
+
+    return run
