@@ -19,7 +19,9 @@ models directory, so the stack exercises the same path a user's server takes.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +31,7 @@ import gguf
 import httpx
 import numpy as np
 
+from .config import REPO_ROOT
 from .log import step
 
 # Shape of every tiny model. Checked with llama.cpp and with Ollama v0.11.4's llama runner.
@@ -193,20 +196,24 @@ def _check(response: httpx.Response, what: str) -> httpx.Response:
     return response
 
 
+def _load_name_rule() -> Any:
+    """The collection's own model-name rule (standard library only), loaded from the checkout, never copied."""
+    path = REPO_ROOT / "plugins" / "module_utils" / "_ollama_names.py"
+    spec = importlib.util.spec_from_file_location("mlops_ollama_names", path)
+    if spec is None or spec.loader is None:  # pragma: no cover - the file ships with the checkout
+        raise RuntimeError(f"cannot load the model-name rule from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+_names = _load_name_rule()
+
+
 def normalize_name(name: str) -> str:
-    """The form `/api/tags` lists a model under: lower case, tag ``latest`` when none is given,
-    and the default registry's ``registry.ollama.ai/library/`` prefix dropped."""
-    name = name.strip().lower()
-    for prefix in ("registry.ollama.ai/library/", "registry.ollama.ai/"):
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-            break
-    if name.startswith("library/"):
-        name = name[len("library/") :]
-    last = name.rsplit("/", 1)[-1]
-    if ":" not in last:
-        name += ":latest"
-    return name
+    """The key `/api/tags` lists a model under, as Ollama compares names (the collection's rule)."""
+    return _names.model_key(name)
 
 
 def model_digest(ollama_url: str, name: str, *, client: httpx.Client | None = None) -> str:
