@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import stat
 import tempfile
 from html import escape
 from typing import Any, Mapping
@@ -36,7 +37,8 @@ REPORT_ARGSPEC: dict[str, Any] = {
     "basename": {"type": "str", "default": "scale-drill"},
     "formats": {"type": "list", "elements": "str", "default": ["json", "markdown", "svg"], "choices": ["json", "markdown", "svg"]},
     "drill": {"type": "dict", "required": True},
-    "mode": {"type": "raw", "default": "0644"},
+    # The report holds the endpoint, pod and node names, log lines and events: readable by its owner only.
+    "mode": {"type": "raw", "default": "0600"},
 }
 
 
@@ -92,6 +94,23 @@ def merge_pods(*runs: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return out
 
 
+def restore_parts(drill: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The replica and HPA parts of the restore (empty when the caller did not say)."""
+    restore = drill.get("restore") or {}
+    return dict(restore.get("replicas") or {}), dict(restore.get("hpa") or {})
+
+
+def _restored(drill: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """(overall, replicas, hpa) restored flags; the HPA's is None when there was none to restore."""
+    replicas, hpa = restore_parts(drill)
+    rep = replicas.get("restored")
+    hpa_ok = hpa.get("restored") if hpa.get("pinned") else None
+    if not replicas:
+        return drill.get("restored"), None, hpa_ok
+    overall = bool(rep) and hpa_ok is not False
+    return overall, bool(rep), hpa_ok
+
+
 def summarise(drill: Mapping[str, Any]) -> dict[str, Any]:
     """The key figures, for set_stats and the top of every report."""
     up = drill.get("scale_up") or {}
@@ -105,6 +124,7 @@ def summarise(drill: Mapping[str, Any]) -> dict[str, Any]:
     events = drill.get("events") or {}
     health = drill.get("health") or {}
     logs = drill.get("logs") or {}
+    restored, replicas_restored, hpa_restored = _restored(drill)
     return {
         "outcome": drill.get("outcome", "unknown"),
         "failed_step": drill.get("failed_step"),
@@ -113,7 +133,9 @@ def summarise(drill: Mapping[str, Any]) -> dict[str, Any]:
         "replicas_before": drill.get("replicas_before"),
         "replicas_target": drill.get("replicas_target"),
         "replicas_after": drill.get("replicas_after"),
-        "restored": drill.get("restored"),
+        "restored": restored,
+        "replicas_restored": replicas_restored,
+        "hpa_restored": hpa_restored,
         "scale_up_s": _num(up.get("elapsed_s")),
         "scale_down_s": _num(down.get("elapsed_s")),
         "new_pods": len(new_pods),
@@ -255,6 +277,33 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _restore_section(drill: Mapping[str, Any]) -> list[str]:
+    replicas, hpa = restore_parts(drill)
+    if not replicas and not hpa:
+        return []
+    lines = ["## Restore", "", "| part | restored | detail |", "| --- | --- | --- |"]
+    if replicas:
+        detail = f"to {_fmt(replicas.get('target'))}"
+        if replicas.get("restored"):
+            detail += f", {_fmt(replicas.get('ready'))} Ready" if replicas.get("ready") is not None else ""
+        else:
+            detail += f": {replicas.get('error') or 'not attempted'}"
+        lines.append(f"| replicas | {'yes' if replicas.get('restored') else '**no**'} | {_cell(detail)} |")
+    if hpa.get("pinned"):
+        settings = f"minReplicas {_fmt(hpa.get('min_replicas'))}, maxReplicas {_fmt(hpa.get('max_replicas'))}"
+        detail = settings if hpa.get("restored") else f"{settings}: {hpa.get('error') or 'not attempted'}"
+        lines.append(f"| HPA {hpa.get('name')} | {'yes' if hpa.get('restored') else '**no**'} | {_cell(detail)} |")
+    elif hpa.get("name"):
+        lines.append(f"| HPA {hpa.get('name')} | - | never pinned, nothing to restore |")
+    else:
+        lines.append("| HPA | - | none targets the Deployment |")
+    return lines + [""]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def render_markdown(drill: Mapping[str, Any], summary: Mapping[str, Any], svg_name: str | None) -> str:
     lines = [
         f"# Scaling drill: {drill.get('namespace')}/{drill.get('deployment')}",
@@ -268,6 +317,7 @@ def render_markdown(drill: Mapping[str, Any], summary: Mapping[str, Any], svg_na
     for key, value in summary.items():
         lines.append(f"| {key} | {_fmt(value)} |")
     lines.append("")
+    lines += _restore_section(drill)
     if svg_name:
         lines += ["## Timeline", "", f"![pod timeline]({svg_name})", ""]
     pre = drill.get("preflight") or {}
@@ -356,11 +406,11 @@ def build_report(params: Mapping[str, Any], check_mode: bool = False) -> dict[st
     if "/" in base or base in (".", ".."):
         raise ReportError(f"basename must be a plain file name without '/' (got {base!r}).")
     formats = list(dict.fromkeys(params.get("formats") or ["json", "markdown", "svg"]))
-    mode_value = params.get("mode", "0644")
+    mode_value = params.get("mode", "0600")
     try:
         mode = int(str(mode_value), 8) if not isinstance(mode_value, int) else mode_value
     except ValueError as exc:
-        raise ReportError(f"mode must be an octal string such as '0644' (got {mode_value!r}).") from exc
+        raise ReportError(f"mode must be an octal string such as '0600' (got {mode_value!r}).") from exc
     drill = dict(params["drill"])
     summary = summarise(drill)
     names = {"json": f"{base}.json", "markdown": f"{base}.md", "svg": f"{base}.svg"}
@@ -375,7 +425,7 @@ def build_report(params: Mapping[str, Any], check_mode: bool = False) -> dict[st
     changed = False
     if not check_mode:
         try:
-            os.makedirs(dest, exist_ok=True)
+            os.makedirs(dest, mode=0o700, exist_ok=True)
         except OSError as exc:
             raise ReportError(f"Could not create the report directory {dest}: {exc}") from exc
     for fmt in formats:
@@ -383,7 +433,7 @@ def build_report(params: Mapping[str, Any], check_mode: bool = False) -> dict[st
         files[fmt] = path
         try:
             with open(path, encoding="utf-8") as handle:
-                same = handle.read() == contents[fmt]
+                same = handle.read() == contents[fmt] and stat.S_IMODE(os.fstat(handle.fileno()).st_mode) == mode
         except OSError:
             same = False
         if not same:

@@ -31,7 +31,7 @@ attributes:
   idempotent:
     support: full
     details:
-      - A file is only written when its content differs; the same drill data gives the same files.
+      - A file is only written when its content or mode differs; the same drill data gives the same files.
 options:
   dest:
     description: Directory to write the report files to (created when missing).
@@ -50,16 +50,22 @@ options:
   drill:
     description:
       - "The drill's data, as collected by the role. Known keys are C(namespace), C(deployment), C(replicas_before), C(replicas_target),
-        C(replicas_after), C(restored), C(outcome) (V(passed)/V(failed)), C(failed_step), C(failure_msg), C(started_t), C(finished_t),
+        C(replicas_after), C(restored), C(restore), C(outcome) (V(passed)/V(failed)), C(failed_step), C(failure_msg), C(started_t), C(finished_t),
         C(preflight) (a dict), C(scale_up) and C(scale_down) (results of M(mlops.ollama.k8s_scale_watch)), C(logs) (C(startup),
         C(inference), C(tail): results of M(mlops.ollama.k8s_pod_logs)), C(events) (a result of M(mlops.ollama.k8s_events)),
         C(health) and C(request_loop) (results of M(mlops.ollama.ollama_health)). Missing parts are left out of the report."
+      - "C(restore) says what the restore after the drill did, part by part: C(replicas) (C(restored), C(target), C(ready), C(error)) and
+        C(hpa) (C(name), C(pinned), C(restored), C(min_replicas), C(max_replicas), C(error)). With it, C(restored) in RV(summary) is true
+        only when every part was restored, and the Markdown report has a Restore section naming what was not."
     type: dict
     required: true
   mode:
-    description: File mode of the report files.
+    description:
+      - File mode of the report files. A file whose mode differs is set to it, even when its content is the same.
+      - The report holds the endpoint, pod and node names, log lines and events, so by default only its owner can read it.
+      - The directory O(dest), when created, is readable by its owner only.
     type: raw
-    default: "0644"
+    default: "0600"
 seealso:
   - module: mlops.ollama.k8s_scale_watch
   - module: mlops.ollama.k8s_events
@@ -96,7 +102,7 @@ files:
 summary:
   description:
     - The key figures, C(outcome), C(failed_step), C(namespace), C(deployment), C(replicas_before), C(replicas_target), C(replicas_after),
-      C(restored), C(scale_up_s), C(scale_down_s), C(new_pods), C(ready_after_s_min), C(ready_after_s_max), C(pods_terminated),
+      C(restored), C(replicas_restored), C(hpa_restored) (V(null) when no HPA was pinned), C(scale_up_s), C(scale_down_s), C(new_pods), C(ready_after_s_min), C(ready_after_s_max), C(pods_terminated),
       C(terminations_graceful), C(terminations_forced), C(termination_s_max), C(request_loop_requests), C(request_loop_failures),
       C(health_status), C(events_missing), C(startup_logged_in_all_pods), C(inference_logged), C(watch_reconnects), C(detection_lag_s_max).
   returned: always
