@@ -9,18 +9,24 @@ modules (their options come from ``CONNECTION_ARGSPEC`` and the
 
 What it owns, so no module has to:
 
-* the connection options (endpoint, TLS, bearer token, timeouts, retries) and
-  their validation;
-* retries with exponential backoff on connection errors and 5xx answers, inside a
+* the connection options and their checks (in ``_ollama_connection``, re-exported here):
+  a bad option fails in ``OllamaClient(...)`` / ``from_module_params``, before any request;
+* retries with exponential backoff on connection errors, 429 and 5xx answers, inside a
   time budget of ``timeout`` seconds, so an unreachable endpoint fails in bounded time;
+* redirects: only to the same host, never downgrading to http, and a POST or DELETE only
+  with 307/308; any other 3xx fails naming the status, the request and the endpoint;
 * streaming NDJSON (``/api/pull``, streaming ``/api/generate`` and ``/api/chat``)
   read by a watchdog, so a stream that stops sending is an ``OllamaTimeout`` after
   ``stall_timeout`` seconds, never a hang, even when the transport itself cannot
   time out (an in-process fake);
-* one exception hierarchy (``OllamaError`` and subclasses), each carrying the
-  endpoint, the model, the server's own words and what to try; ``error_result()``
-  turns one into the keyword arguments of ``fail_json``;
-* ``requests_made``: every HTTP request sent ("GET /api/tags"), for audits and tests.
+* one exception hierarchy (``OllamaError`` and subclasses, in ``_ollama_errors``,
+  re-exported here), each carrying the endpoint, the model, the server's own words and
+  what to try; ``error_result()`` turns one into the keyword arguments of ``fail_json``;
+* ``requests_made``: every HTTP request sent ("GET /api/tags"), for audits and tests;
+* ``warnings``: what the caller should pass on to the user (``module.warn``).
+
+Credentials never reach a message: ``endpoint`` is the URL with any ``user:password@``
+masked, and the token is only ever in the ``Authorization`` header.
 
 It imports nothing from Ansible, so ``scripts/ollama-health`` runs with only
 ``python3`` and ``httpx`` installed.
@@ -30,12 +36,43 @@ from __future__ import annotations
 
 import json
 import queue
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_connection import (
+    CONNECTION_ARGSPEC,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_RETRIES,
+    DEFAULT_RETRY_BACKOFF,
+    DEFAULT_URL,
+    MAX_REDIRECTS,
+    connection_settings,
+    redirect_refusal,
+)
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_errors import (
+    REGISTRY_PATHS,
+    OllamaAuthError,
+    OllamaConnectionLost,
+    OllamaError,
+    OllamaNotFound,
+    OllamaParameterError,
+    OllamaProtocolError,
+    OllamaRedirectError,
+    OllamaRegistryError,
+    OllamaRequestError,
+    OllamaServerError,
+    OllamaTimeout,
+    OllamaUnreachable,
+    OllamaVerificationError,
+    error_result,
+    http_error,
+    is_tls_error,
+    stream_error,
+)
+from ansible_collections.mlops.ollama.plugins.module_utils._values import check_duration, redact_url
 
 try:
     import httpx
@@ -50,9 +87,14 @@ else:
 
 __all__ = [
     "CONNECTION_ARGSPEC",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_RETRIES",
+    "DEFAULT_RETRY_BACKOFF",
     "DEFAULT_URL",
     "HAS_HTTPX",
     "HTTPX_IMPORT_ERROR",
+    "REGISTRY_PATHS",
     "OllamaAuthError",
     "OllamaClient",
     "OllamaConnectionLost",
@@ -60,6 +102,7 @@ __all__ = [
     "OllamaNotFound",
     "OllamaParameterError",
     "OllamaProtocolError",
+    "OllamaRedirectError",
     "OllamaRegistryError",
     "OllamaRequestError",
     "OllamaServerError",
@@ -69,194 +112,8 @@ __all__ = [
     "error_result",
 ]
 
-DEFAULT_URL = "http://ollama.ml.svc.cluster.local:11434"
-DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_READ_TIMEOUT = 60.0
-DEFAULT_RETRIES = 3
-DEFAULT_RETRY_BACKOFF = 1.0
 MAX_BACKOFF_S = 30.0
 USER_AGENT = "mlops.ollama (Ansible collection; httpx)"
-
-# Paths whose 5xx answers and {"error": ...} lines are about the upstream registry.
-REGISTRY_PATHS = ("/api/pull", "/api/push")
-
-
-try:  # the argument spec's env fallback; the standalone command (no Ansible installed) never reads it
-    from ansible.module_utils.basic import env_fallback as _ansible_env_fallback
-except ImportError:  # pragma: no cover - only scripts/ollama-health runs without Ansible
-    _ansible_env_fallback = None
-
-
-def _env(*names: str) -> dict[str, Any]:
-    """``fallback`` to environment variables, when Ansible is there to read them."""
-    return {"fallback": (_ansible_env_fallback, list(names))} if _ansible_env_fallback is not None else {}
-
-
-# The connection options of every Ollama module. Documented by the ``mlops.ollama.ollama_connection``
-# doc fragment; keep the two in step (ansible-test's validate-modules compares them).
-CONNECTION_ARGSPEC: dict[str, dict[str, Any]] = {
-    "url": {"type": "str", "default": DEFAULT_URL, **_env("OLLAMA_URL")},
-    "validate_certs": {"type": "bool", "default": True},
-    "ca_path": {"type": "path"},
-    "api_token": {"type": "str", "no_log": True, **_env("OLLAMA_API_TOKEN")},
-    "connect_timeout": {"type": "float", "default": DEFAULT_CONNECT_TIMEOUT},
-    "timeout": {"type": "float", "default": DEFAULT_READ_TIMEOUT},
-    "retries": {"type": "int", "default": DEFAULT_RETRIES},
-    "retry_backoff": {"type": "float", "default": DEFAULT_RETRY_BACKOFF},
-}
-
-
-# --------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------
-
-
-class OllamaError(Exception):
-    """Base of every error the client raises.
-
-    ``str(error)`` is the whole message a person needs: what failed, at which endpoint,
-    for which model, what the server said, and what to try.
-    """
-
-    #: short name of the kind of failure, used in results (``error.kind``)
-    kind = "error"
-    #: whether repeating the same request may succeed (connection drops, stalls, 5xx)
-    retryable = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        endpoint: str,
-        model: str | None = None,
-        hint: str = "",
-        server_message: str | None = None,
-        status_code: int | None = None,
-        request: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.endpoint = endpoint
-        self.model = model
-        self.hint = hint
-        self.server_message = server_message
-        self.status_code = status_code
-        self.request = request
-
-    def __str__(self) -> str:
-        where = f"Ollama endpoint {self.endpoint}"
-        if self.model:
-            where += f", model {self.model}"
-        if self.request:
-            where += f", request {self.request}"
-        text = f"{self.message} ({where})"
-        if self.server_message and self.server_message not in self.message:
-            text += f". The server said: {self.server_message}"
-        if self.hint:
-            text += f". What to try: {self.hint}"
-        return text
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "type": type(self).__name__,
-            "kind": self.kind,
-            "endpoint": self.endpoint,
-            "model": self.model,
-            "request": self.request,
-            "status_code": self.status_code,
-            "server_message": self.server_message,
-            "hint": self.hint,
-        }
-
-
-class OllamaUnreachable(OllamaError):
-    """No connection: DNS, refused, connect timeout, TLS failure."""
-
-    kind = "unreachable"
-    retryable = True
-
-
-class OllamaConnectionLost(OllamaUnreachable):
-    """The connection was dropped or reset after it was made (server killed or restarted mid-answer)."""
-
-    kind = "connection_lost"
-
-
-class OllamaAuthError(OllamaError):
-    """401/403 from the endpoint (or the registry, during a pull)."""
-
-    kind = "auth"
-
-
-class OllamaNotFound(OllamaError):
-    """404: the model is not on the server, or the registry has no such model / tag."""
-
-    kind = "not_found"
-
-
-class OllamaRegistryError(OllamaError):
-    """The upstream registry failed a pull or push (an error line, or a 5xx from /api/pull)."""
-
-    kind = "registry"
-    retryable = True
-
-
-class OllamaTimeout(OllamaError):
-    """A read timed out, or a stream made no progress for ``stall_timeout`` seconds."""
-
-    kind = "timeout"
-    retryable = True
-
-
-class OllamaProtocolError(OllamaError):
-    """The answer was not what Ollama's API sends: malformed JSON / NDJSON, an unexpected shape."""
-
-    kind = "protocol"
-    retryable = True
-
-
-class OllamaServerError(OllamaError):
-    """A 5xx answer (after retries) or an error line from a non-registry endpoint."""
-
-    kind = "server"
-    retryable = True
-
-
-class OllamaRequestError(OllamaError):
-    """The server refused the request itself (400 or another 4xx): an invalid name, a missing field."""
-
-    kind = "request"
-
-
-class OllamaVerificationError(OllamaError):
-    """After a pull the server does not show what the pull reported (model not listed, another layer, another digest)."""
-
-    kind = "verification"
-
-
-class OllamaParameterError(ValueError):
-    """A connection option is out of range. Raised before any request; ``str()`` names the option."""
-
-
-def error_result(exc: OllamaError) -> dict[str, Any]:
-    """Keyword arguments for ``fail_json``: the full message and the structured error."""
-    return {"msg": str(exc), "error": exc.as_dict()}
-
-
-# --------------------------------------------------------------------------------------
-# The client
-# --------------------------------------------------------------------------------------
-
-
-def _redact_url(url: str) -> str:
-    """The URL without any ``user:password@``, for messages."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def _server_message(response: Any) -> str:
@@ -271,10 +128,11 @@ def _server_message(response: Any) -> str:
     return str(response.text).strip()[:500]
 
 
-def _is_tls_error(exc: BaseException) -> bool:
-    text = f"{exc!r} {exc}".lower()
-    context = exc.__context__ or exc.__cause__
-    return isinstance(context, ssl.SSLError) or any(word in text for word in ("certificate", "ssl", "tls", "handshake"))
+def _check_stall(value: Any) -> float:
+    try:
+        return check_duration(value, "stall_timeout")
+    except ValueError as exc:
+        raise OllamaParameterError(str(exc)) from None
 
 
 class _StreamEnd:
@@ -284,8 +142,20 @@ class _StreamEnd:
 class OllamaClient:
     """Synchronous client of Ollama's HTTP API (v0.11+).
 
+    Every option is checked here (see ``_ollama_connection.connection_settings``): a bad
+    one raises ``OllamaParameterError`` naming it, before any request or HTTP client exists.
+
     ``transport`` replaces the network (``httpx.MockTransport`` in fault tests).
-    ``requests_made`` lists every request sent, retries included, as ``"METHOD /path"``.
+    ``requests_made`` lists every request sent, retries and redirects included, as ``"METHOD /path"``
+    (a followed redirect as ``"METHOD <redacted absolute URL>"``).
+    ``endpoint`` is the URL to print: any ``user:password@`` in ``url`` is masked as ``***@``
+    (those credentials are sent as HTTP basic auth; ``url`` keeps neither).
+
+    ``warnings`` is a list of strings for the user, in the order they arose: a token or
+    credentials sent over plain http:// to a host that is not loopback (at construction),
+    a redirect that was followed (once per target). A module forwards them with
+    ``for text in client.warnings: module.warn(text)`` before it exits or fails; ``warn``,
+    if given, is also called with each one as it arises.
     """
 
     def __init__(
@@ -302,48 +172,74 @@ class OllamaClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         if not HAS_HTTPX:  # pragma: no cover - modules check HAS_HTTPX first
             raise RuntimeError(f"the httpx Python library is required: {HTTPX_IMPORT_ERROR}")
-        self.url = _validate_url(url)
-        self.endpoint = _redact_url(self.url)
-        _check_positive("connect_timeout", connect_timeout)
-        _check_positive("timeout", read_timeout)
-        if retries is None or retries < 0:
-            raise OllamaParameterError(f"retries must be 0 or more, got {retries!r}")
-        if retry_backoff is None or retry_backoff < 0:
-            raise OllamaParameterError(f"retry_backoff must be 0 or more seconds, got {retry_backoff!r}")
-        self.validate_certs = bool(validate_certs)
-        self.ca_path = ca_path
-        self.connect_timeout = float(connect_timeout)
-        self.read_timeout = float(read_timeout)
-        self.retries = int(retries)
-        self.retry_backoff = float(retry_backoff)
-        self._api_token = api_token or None
+        self._settings = connection_settings(
+            url,
+            validate_certs=validate_certs,
+            ca_path=ca_path,
+            api_token=api_token,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries=retries,
+            retry_backoff=retry_backoff,
+        )
+        s = self._settings
+        self.url = s.url
+        self.endpoint = s.endpoint
+        self.validate_certs = s.validate_certs
+        self.ca_path = s.ca_path
+        self.connect_timeout = s.connect_timeout
+        self.read_timeout = s.read_timeout
+        self.retries = s.retries
+        self.retry_backoff = s.retry_backoff
         self._transport = transport
         self._sleep = sleep
         self._clock = clock
+        self._warn = warn
         self._http_client: httpx.Client | None = None
         self._lock = threading.Lock()
         self.requests_made: list[str] = []
+        self.warnings: list[str] = []
+        self._redirects_warned: set[str] = set()
+        for text in s.warnings:
+            self._add_warning(text)
 
     @classmethod
-    def from_module_params(cls, params: dict[str, Any], **overrides: Any) -> OllamaClient:
+    def from_module_params(cls, params: dict[str, Any], transport: httpx.BaseTransport | None = None, **overrides: Any) -> OllamaClient:
         """A client from the options of ``CONNECTION_ARGSPEC`` (``timeout`` is the read timeout).
 
-        ``overrides`` go to the constructor as they are (``transport=``, ``sleep=`` in tests).
+        The one entry modules use: every option is checked before anything is made, and a bad
+        one raises ``OllamaParameterError`` naming it. ``transport`` replaces the network in
+        tests; ``overrides`` (``sleep=``, ``clock=``, ``warn=``) go to the constructor as they are.
         """
+
+        def given(name: str, default: Any) -> Any:
+            value = params.get(name)
+            return default if value is None else value
+
         return cls(
-            params.get("url") or DEFAULT_URL,
-            validate_certs=params.get("validate_certs", True) is not False,
+            given("url", DEFAULT_URL),
+            validate_certs=given("validate_certs", True),
             ca_path=params.get("ca_path"),
             api_token=params.get("api_token"),
-            connect_timeout=_number(params, "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
-            read_timeout=_number(params, "timeout", DEFAULT_READ_TIMEOUT),
-            retries=int(_number(params, "retries", DEFAULT_RETRIES)),
-            retry_backoff=_number(params, "retry_backoff", DEFAULT_RETRY_BACKOFF),
+            connect_timeout=given("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+            read_timeout=given("timeout", DEFAULT_READ_TIMEOUT),
+            retries=given("retries", DEFAULT_RETRIES),
+            retry_backoff=given("retry_backoff", DEFAULT_RETRY_BACKOFF),
+            transport=transport,
             **overrides,
         )
+
+    def __repr__(self) -> str:
+        return f"OllamaClient({self.endpoint!r}, retries={self.retries}, timeout={self.read_timeout:g})"
+
+    def _add_warning(self, text: str) -> None:
+        self.warnings.append(text)
+        if self._warn is not None:
+            self._warn(text)
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -351,21 +247,18 @@ class OllamaClient:
     def _http(self) -> httpx.Client:
         with self._lock:
             if self._http_client is None:
-                verify: Any = self.validate_certs
-                if self.validate_certs and self.ca_path:
-                    try:
-                        verify = ssl.create_default_context(cafile=self.ca_path)
-                    except (OSError, ssl.SSLError) as exc:
-                        raise OllamaParameterError(f"ca_path {self.ca_path!r} could not be read as a CA bundle: {exc}") from None
+                s = self._settings
                 headers = {"User-Agent": USER_AGENT, "Accept": "application/json, application/x-ndjson"}
-                if self._api_token:
-                    headers["Authorization"] = f"Bearer {self._api_token}"
+                if s.api_token:
+                    headers["Authorization"] = f"Bearer {s.api_token}"
                 self._http_client = httpx.Client(
-                    base_url=self.url,
+                    base_url=s.url,
                     headers=headers,
-                    verify=verify,
+                    auth=httpx.BasicAuth(*s.basic_auth) if s.basic_auth else None,
+                    verify=s.verify,
                     timeout=httpx.Timeout(self.read_timeout, connect=self.connect_timeout),
                     transport=self._transport,
+                    # Redirects are followed by _follow, by this client's own rule.
                     follow_redirects=False,
                     trust_env=True,
                 )
@@ -394,11 +287,12 @@ class OllamaClient:
         return float(min(self.retry_backoff * (2 ** (attempt - 1)), MAX_BACKOFF_S))
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None, *, model: str | None, read_timeout: float | None, stream: bool) -> httpx.Response:
-        """Send one logical request with retries; return a response with status < 400.
+        """Send one logical request with retries; return a 2xx response.
 
-        Connection failures (including a connection dropped before any answer) and 5xx answers
-        are retried up to ``retries`` times with exponential backoff, but no retry starts after
-        ``timeout`` seconds, and each connect attempt is bounded by what is left of that budget.
+        Connection failures (including a connection dropped before any answer), 429 and 5xx
+        answers are retried up to ``retries`` times with exponential backoff, but no retry
+        starts after ``timeout`` seconds, and each connect attempt is bounded by what is left
+        of that budget. Redirects are followed by ``_follow``'s rule.
         """
         request = f"{method} {path}"
         read = float(read_timeout if read_timeout is not None else self.read_timeout)
@@ -412,8 +306,7 @@ class OllamaClient:
             self.requests_made.append(request)
             error: OllamaError
             try:
-                req = self._http.build_request(method, path, json=body, timeout=timeout)
-                response = self._http.send(req, stream=stream)
+                response = self._follow(method, path, body, timeout=timeout, stream=stream, model=model, request=request)
             except httpx.TimeoutException as exc:
                 if isinstance(exc, httpx.ConnectTimeout):
                     error = self._unreachable(exc, model, request)
@@ -430,14 +323,12 @@ class OllamaClient:
             except httpx.TransportError as exc:
                 error = self._unreachable(exc, model, request)
             else:
-                if response.status_code < 400:
+                if 200 <= response.status_code < 300:
                     return response
                 if stream:
                     response.read()
                     response.close()
-                error = self._http_error(response, path, model, request)
-                if response.status_code < 500:
-                    raise error
+                error = self._status_error(response, path, model, request)
             if not error.retryable or attempt > self.retries:
                 raise error
             delay = self._backoff(attempt)
@@ -445,8 +336,63 @@ class OllamaClient:
                 raise error
             self._sleep(delay)
 
+    def _follow(self, method: str, path: str, body: dict[str, Any] | None, *, timeout: Any, stream: bool, model: str | None, request: str) -> httpx.Response:
+        """Send the request and follow the redirects ``redirect_refusal`` allows, at most ``MAX_REDIRECTS``.
+
+        A 3xx is never returned: an empty 301 would otherwise read as "no models" or
+        "already deleted". A redirect that is not followed is an ``OllamaRedirectError``.
+        """
+        target: Any = path
+        for hop in range(MAX_REDIRECTS + 1):
+            response = self._http.send(self._http.build_request(method, target, json=body, timeout=timeout), stream=stream)
+            if not 300 <= response.status_code < 400:
+                return response
+            if stream:
+                response.close()
+            if hop == MAX_REDIRECTS:
+                break
+            status = response.status_code
+            location = response.headers.get("location")
+            common: dict[str, Any] = {"endpoint": self.endpoint, "model": model, "status_code": status, "request": request}
+            if not location:
+                raise OllamaRedirectError(
+                    f"the server answered HTTP {status} without a Location to follow",
+                    hint="check that url points at Ollama itself, not at a proxy's or a portal's page",
+                    **common,
+                )
+            try:
+                next_url = response.url.join(location)
+            except httpx.InvalidURL:
+                raise OllamaRedirectError(f"the server redirected (HTTP {status}) to an invalid address", **common) from None
+            shown = redact_url(str(next_url))
+            refusal = redirect_refusal(method, status, response.url, next_url)
+            if refusal:
+                raise OllamaRedirectError(
+                    f"the server redirected {method} {path} (HTTP {status}) to {shown}, which the client does not follow: {refusal}",
+                    hint=f"set url to the address the server redirects to (for example {_base_of(shown, path)}) if that is the endpoint you mean",
+                    **common,
+                )
+            self._warn_redirect(status, shown, path)
+            self.requests_made.append(f"{method} {shown}")
+            target = next_url
+        raise OllamaRedirectError(
+            f"the server redirected more than {MAX_REDIRECTS} times",
+            hint="a redirect loop, usually between a proxy and an Ingress; set url to the final address",
+            endpoint=self.endpoint,
+            model=model,
+            status_code=response.status_code,
+            request=request,
+        )
+
+    def _warn_redirect(self, status: int, shown: str, path: str) -> None:
+        base = _base_of(shown, path)
+        if base in self._redirects_warned:
+            return
+        self._redirects_warned.add(base)
+        self._add_warning(f"url {self.endpoint} redirects (HTTP {status}) to {base}: set url to {base} to save a round trip on every request")
+
     def _unreachable(self, exc: Exception, model: str | None, request: str) -> OllamaUnreachable:
-        if _is_tls_error(exc):
+        if is_tls_error(exc):
             return OllamaUnreachable(
                 f"TLS with the endpoint failed: {exc}",
                 endpoint=self.endpoint,
@@ -477,42 +423,33 @@ class OllamaClient:
             hint="raise timeout (a first request to a model loads it, which can take minutes on CPU), or check the server's load",
         )
 
-    def _http_error(self, response: httpx.Response, path: str, model: str | None, request: str) -> OllamaError:
+    def _status_error(self, response: httpx.Response, path: str, model: str | None, request: str) -> OllamaError:
         status = response.status_code
-        said = _server_message(response)
-        common: dict[str, Any] = {"endpoint": self.endpoint, "model": model, "server_message": said, "status_code": status, "request": request}
-        if status in (401, 403):
-            return OllamaAuthError(
-                f"the endpoint refused the request (HTTP {status})",
-                hint="set api_token (or the OLLAMA_API_TOKEN environment variable) to a token the proxy in front of Ollama accepts",
-                **common,
-            )
-        if status == 404:
-            if model:
-                return OllamaNotFound(
-                    f"model {model} was not found (HTTP 404)",
-                    hint=f"check the name with mlops.ollama.ollama_model_info (the server lists models as name:tag), or pull {model} first",
-                    **common,
-                )
-            return OllamaNotFound(
-                f"{path} was not found (HTTP 404)",
-                hint="check that url points at an Ollama server (not a proxy's default page) and has no extra path",
-                **common,
-            )
-        if status >= 500:
-            if path in REGISTRY_PATHS:
-                return OllamaRegistryError(
-                    f"the pull failed on the server (HTTP {status})",
-                    hint="check the Ollama server's log and that it can reach the registry; then retry",
-                    **common,
-                )
-            return OllamaServerError(f"the server failed the request (HTTP {status})", hint="check the Ollama server's log (kubectl logs) and retry", **common)
-        return OllamaRequestError(f"the server rejected the request (HTTP {status})", hint="check the parameters named in the server's message", **common)
+        if status >= 400:
+            return http_error(status, _server_message(response), path=path, endpoint=self.endpoint, model=model, request=request)
+        # 1xx cannot reach here and 3xx are handled by _follow; anything else that is not 2xx is not Ollama's.
+        return OllamaProtocolError(
+            f"the server answered HTTP {status}, which Ollama does not send",
+            endpoint=self.endpoint,
+            model=model,
+            request=request,
+            status_code=status,
+            hint="check that url points at an Ollama server and not at another service or a proxy",
+        )
 
-    def _decode(self, response: httpx.Response, model: str | None, request: str) -> dict[str, Any]:
+    def _decode(self, response: httpx.Response, model: str | None, request: str, *, allow_empty: bool = False) -> dict[str, Any]:
         text = response.text
         if not text.strip():
-            return {}
+            if allow_empty:
+                return {}
+            raise OllamaProtocolError(
+                f"the server answered HTTP {response.status_code} with an empty body",
+                endpoint=self.endpoint,
+                model=model,
+                request=request,
+                status_code=response.status_code,
+                hint="check that url points at an Ollama server and not at a proxy that answers for it",
+            )
         try:
             data = json.loads(text)
         except ValueError:
@@ -538,12 +475,25 @@ class OllamaClient:
     # -- generic calls -----------------------------------------------------------------
 
     def request_json(
-        self, method: str, path: str, body: dict[str, Any] | None = None, *, model: str | None = None, timeout: float | None = None
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        model: str | None = None,
+        timeout: float | None = None,
+        allow_empty: bool = False,
     ) -> dict[str, Any]:
-        """One JSON request; returns the decoded object (``{}`` for an empty body). Retries connection errors and 5xx."""
+        """One JSON request; returns the decoded object. Retries connection errors, 429 and 5xx.
+
+        An empty body is an ``OllamaProtocolError`` unless ``allow_empty`` (then ``{}``): only
+        ``DELETE /api/delete`` answers that way, and elsewhere it means a proxy answered.
+        """
         request = f"{method} {path}"
+        if timeout is not None:
+            timeout = _check_timeout(timeout)
         response = self._send(method, path, body, model=model, read_timeout=timeout, stream=False)
-        return self._decode(response, model, request)
+        return self._decode(response, model, request, allow_empty=allow_empty)
 
     def stream_json(
         self,
@@ -570,12 +520,12 @@ class OllamaClient:
         ``heartbeat`` (if given) is called about every ``heartbeat_interval`` seconds while
         waiting for a line, so callers can report liveness during silent phases.
         """
-        _check_positive("stall_timeout", stall_timeout)
+        stall = _check_stall(stall_timeout)
         request = f"POST {path}"
         # The socket read timeout sits a little above the watchdog: the watchdog decides, the
         # socket timeout only makes sure an abandoned reader thread ends eventually.
-        response = self._send("POST", path, body, model=model, read_timeout=float(stall_timeout) + 5.0, stream=True)
-        return self._iter_ndjson(response, path, model, request, float(stall_timeout), heartbeat, heartbeat_interval)
+        response = self._send("POST", path, body, model=model, read_timeout=stall + 5.0, stream=True)
+        return self._iter_ndjson(response, path, model, request, stall, heartbeat, heartbeat_interval)
 
     def _iter_ndjson(
         self,
@@ -684,40 +634,8 @@ class OllamaClient:
         )
 
     def _error_line(self, said: str, path: str, model: str | None, request: str) -> OllamaError:
-        """The exception for an ``{"error": "..."}`` line, classified by what the server said."""
-        lower = said.lower()
-        common: dict[str, Any] = {"endpoint": self.endpoint, "model": model, "server_message": said, "request": request}
-        if path in REGISTRY_PATHS:
-            if "file does not exist" in lower or "manifest unknown" in lower or "not found" in lower or "name unknown" in lower:
-                return OllamaNotFound(
-                    f"the registry has no model {model}" if model else "the registry has no such model",
-                    hint="check the model name and tag (for a private registry: host[:port]/namespace/model:tag) and that it was pushed there",
-                    **common,
-                )
-            if "unauthorized" in lower or "access denied" in lower or "401" in lower or "403" in lower or "forbidden" in lower:
-                return OllamaAuthError(
-                    "the registry refused access",
-                    hint="the Ollama server needs credentials for this registry (its own key for ollama.com, or a registry that allows anonymous pulls)",
-                    **common,
-                )
-            if "http response to https client" in lower or "insecure protocol" in lower:
-                return OllamaRegistryError(
-                    "the registry speaks plain HTTP",
-                    hint="set insecure: true for a plain-HTTP registry (or serve it over HTTPS)",
-                    **common,
-                )
-            if "certificate" in lower or "x509" in lower or "tls" in lower:
-                return OllamaRegistryError(
-                    "the Ollama server could not verify the registry's TLS certificate",
-                    hint="install the registry's CA in the Ollama server's image/pod, or use insecure: true only for a plain-HTTP test registry",
-                    **common,
-                )
-            return OllamaRegistryError(
-                "the pull failed at the registry" if path == "/api/pull" else "the push failed at the registry",
-                hint="check that the registry is up and reachable from the Ollama server (its network, proxy and DNS), then retry",
-                **common,
-            )
-        return OllamaServerError("the server reported an error mid-stream", hint="check the Ollama server's log (kubectl logs) and retry", **common)
+        """The exception for an ``{"error": "..."}`` line (see ``_ollama_errors.stream_error`` for the rule)."""
+        return stream_error(said, path=path, endpoint=self.endpoint, model=model, request=request)
 
     # -- the API -------------------------------------------------------------------------
 
@@ -748,9 +666,9 @@ class OllamaClient:
 
     def _list(self, method: str, path: str) -> list[dict[str, Any]]:
         data = self.request_json(method, path)
-        models = data.get("models")
-        if models is None:
-            return []
+        # Ollama always sends "models" (an empty list when there are none); an object without it
+        # is another service's answer, and reading it as "no models" would make a sync pull or prune.
+        models = data.get("models", ())
         if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
             raise OllamaProtocolError(
                 f"{path} answered an unexpected shape: {str(data)[:200]}",
@@ -765,11 +683,20 @@ class OllamaClient:
         body: dict[str, Any] = {"model": name}
         if verbose:
             body["verbose"] = True
-        return self.request_json("POST", "/api/show", body, model=name)
+        data = self.request_json("POST", "/api/show", body, model=name)
+        if not data:
+            raise OllamaProtocolError(
+                "/api/show answered an empty object",
+                endpoint=self.endpoint,
+                model=name,
+                request="POST /api/show",
+                hint="check that url points at an Ollama server",
+            )
+        return data
 
     def delete(self, name: str) -> None:
         """``DELETE /api/delete``; ``OllamaNotFound`` when the server has no such model."""
-        self.request_json("DELETE", "/api/delete", {"model": name}, model=name)
+        self.request_json("DELETE", "/api/delete", {"model": name}, model=name, allow_empty=True)
 
     def pull(
         self,
@@ -786,11 +713,11 @@ class OllamaClient:
         ends without ``success`` is an ``OllamaProtocolError``. Error lines raise the matching
         error (``OllamaNotFound`` for ``pull model manifest: file does not exist``, ...).
         """
-        _check_positive("stall_timeout", stall_timeout)
+        stall = _check_stall(stall_timeout)
         stream = self.stream_json(
-            "/api/pull", {"model": name, "insecure": bool(insecure), "stream": True}, model=name, stall_timeout=stall_timeout, heartbeat=heartbeat
+            "/api/pull", {"model": name, "insecure": bool(insecure), "stream": True}, model=name, stall_timeout=stall, heartbeat=heartbeat
         )
-        return self._pull_events(stream, name, float(stall_timeout))
+        return self._pull_events(stream, name, stall)
 
     def _pull_events(self, stream: Iterator[dict[str, Any]], name: str, stall_timeout: float) -> Iterator[dict[str, Any]]:
         last_key: tuple[Any, ...] | None = None
@@ -833,6 +760,7 @@ class OllamaClient:
         self, model: str, prompt: str, *, stream: bool, options: dict[str, Any] | None = None, timeout: float | None = None
     ) -> dict[str, Any] | Iterator[dict[str, Any]]:
         """``POST /api/generate``. Streaming: an iterator of chunks (stall watchdog = ``timeout`` or the read timeout)."""
+        timeout = None if timeout is None else _check_timeout(timeout)
         body: dict[str, Any] = {"model": model, "prompt": prompt, "stream": bool(stream)}
         if options:
             body["options"] = options
@@ -844,6 +772,7 @@ class OllamaClient:
         self, model: str, messages: list[dict[str, Any]], *, stream: bool, options: dict[str, Any] | None = None, timeout: float | None = None
     ) -> dict[str, Any] | Iterator[dict[str, Any]]:
         """``POST /api/chat``. Streaming: an iterator of chunks (stall watchdog = ``timeout`` or the read timeout)."""
+        timeout = None if timeout is None else _check_timeout(timeout)
         body: dict[str, Any] = {"model": model, "messages": messages, "stream": bool(stream)}
         if options:
             body["options"] = options
@@ -852,31 +781,15 @@ class OllamaClient:
         return self.request_json("POST", "/api/chat", body, model=model, timeout=timeout)
 
 
-# --------------------------------------------------------------------------------------
-# Parameter checks
-# --------------------------------------------------------------------------------------
+def _check_timeout(value: Any) -> float:
+    try:
+        return check_duration(value, "timeout")
+    except ValueError as exc:
+        raise OllamaParameterError(str(exc)) from None
 
 
-def _validate_url(url: str) -> str:
-    if not isinstance(url, str) or not url.strip():
-        raise OllamaParameterError(f"url must be an http:// or https:// URL such as {DEFAULT_URL}, got {url!r}")
-    url = url.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise OllamaParameterError(
-            f"url must be an http:// or https:// URL such as {DEFAULT_URL}, got {_redact_url(url)!r} "
-            "(OLLAMA_HOST-style host:port values need a scheme: http://host:11434)"
-        )
-    if parts.query or parts.fragment:
-        raise OllamaParameterError(f"url must not have a query or fragment, got {_redact_url(url)!r}")
-    return url
-
-
-def _check_positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise OllamaParameterError(f"{name} must be a number of seconds greater than 0, got {value!r}")
-
-
-def _number(params: dict[str, Any], name: str, default: float) -> float:
-    value = params.get(name)
-    return default if value is None else value
+def _base_of(url: str, path: str) -> str:
+    """The base URL to suggest for ``url``, the target of a redirect of ``path``: ``url`` without that path at its end."""
+    if path != "/" and url.endswith(path):
+        return url[: -len(path)]
+    return url.rstrip("/")

@@ -325,7 +325,11 @@ def test_error_line_mid_stream_is_a_registry_error() -> None:
     [
         ("pull model manifest: 401: unauthorized: access denied", OllamaAuthError, "credentials"),
         ('pull model manifest: Get "https://r:5000/v2/x/y/manifests/latest": http: server gave HTTP response to HTTPS client', OllamaRegistryError, "insecure"),
-        ("pull model manifest: tls: failed to verify certificate: x509: certificate signed by unknown authority", OllamaRegistryError, "CA"),
+        (
+            'pull model manifest: Get "https://r:5000/v2/x/y/manifests/latest": tls: failed to verify certificate: x509: certificate signed by unknown authority',
+            OllamaRegistryError,
+            "CA",
+        ),
     ],
 )
 def test_error_lines_are_classified(said: str, kind: type[OllamaError], hint_word: str) -> None:
@@ -466,10 +470,11 @@ def test_tls_with_ca_path_or_without_validation_works(tls_server: tuple[str, Pat
     assert OllamaClient(url, retries=0, validate_certs=False).version() == "0.11.4"
 
 
-def test_unreadable_ca_path_is_a_parameter_error(tmp_path: Path) -> None:
-    c = OllamaClient("https://127.0.0.1:1", ca_path=str(tmp_path / "missing.pem"))
-    with pytest.raises(OllamaParameterError, match="ca_path"):
-        c.version()
+def test_unreadable_ca_path_is_a_parameter_error_before_any_request(tmp_path: Path) -> None:
+    (tmp_path / "not-a-bundle.pem").write_text("this is not PEM\n")
+    for path in (tmp_path / "missing.pem", tmp_path, tmp_path / "not-a-bundle.pem"):
+        with pytest.raises(OllamaParameterError, match="ca_path"):
+            OllamaClient("https://127.0.0.1:1", ca_path=str(path))
 
 
 # --------------------------------------------------------------------------------------
@@ -502,7 +507,8 @@ def test_url_credentials_never_reach_messages() -> None:
     c = OllamaClient("http://user:pa55word@127.0.0.1:1", retries=0, read_timeout=1)
     with pytest.raises(OllamaUnreachable) as info:
         c.tags()
-    assert "pa55word" not in str(info.value) and c.endpoint == "http://127.0.0.1:1"
+    assert "pa55word" not in str(info.value) and c.endpoint == "http://***@127.0.0.1:1"
+    assert "pa55word" not in repr(c) and "pa55word" not in c.url
 
 
 def test_stall_timeout_must_be_positive() -> None:
