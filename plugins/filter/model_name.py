@@ -7,7 +7,8 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: model_name
 short_description: The name Ollama lists for a model reference, pulled from a registry when it names none
-version_added: 1.0.0
+author: mlops.ollama contributors
+version_added: 0.1.0
 description:
   - Validates an Ollama model reference and returns the name C(ollama list) and C(/api/tags) show for it once pulled
     (defaults dropped, the tag always shown), so a role compares and pulls exactly what the modules do.
