@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import traceback
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from ansible.module_utils.basic import missing_required_lib
 
@@ -165,9 +165,7 @@ class K8sClient:
         result: dict[str, Any] = self._call("GET", path, what, query)
         return result
 
-    def patch(
-        self, path: str, body: Any, what: str, patch_type: str = "application/merge-patch+json", field_manager: str | None = None
-    ) -> dict[str, Any]:
+    def patch(self, path: str, body: Any, what: str, patch_type: str = "application/merge-patch+json", field_manager: str | None = None) -> dict[str, Any]:
         result: dict[str, Any] = self._call("PATCH", path, what, {"fieldManager": field_manager}, body=body, content_type=patch_type)
         return result
 
@@ -222,9 +220,22 @@ def close_stream(resp: Any) -> None:
         pass
 
 
-def run_k8s_module(module: Any, body: Any) -> None:
-    """Run ``body(module, client)`` (returning the result dict) and convert our errors to fail_json, once."""
+def check_input(check: Callable[[Mapping[str, Any]], Any], params: Mapping[str, Any]) -> None:
+    """Run a parameter check whose ValueError names the parameter, as the module's input error."""
     try:
+        check(params)
+    except ValueError as exc:
+        raise K8sInputError(str(exc)) from exc
+
+
+def run_k8s_module(module: Any, body: Any, check: Callable[[Mapping[str, Any]], Any] | None = None) -> None:
+    """Check the module's own parameters, then run ``body(module, client)`` (returning the result dict); errors to fail_json, once.
+
+    The check comes before the client exists, so a bad parameter is reported as such even when the cluster is unreachable.
+    """
+    try:
+        if check is not None:
+            check_input(check, module.params)
         client = K8sClient.from_module(module)
         result = body(module, client)
     except K8sWatchError as exc:

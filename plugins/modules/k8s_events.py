@@ -80,7 +80,7 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: Seconds to watch for missing expected reasons before giving up. V(0) checks once.
+    description: Seconds to watch for missing expected reasons before giving up, at most V(86400). V(0) checks once.
     type: float
     default: 0
   order:
@@ -89,7 +89,7 @@ options:
     choices: [asc, desc]
     default: asc
   limit:
-    description: Return at most this many events (after sorting).
+    description: Return at most this many events (after sorting). V(0) or unset returns them all.
     type: int
 seealso:
   - module: kubernetes.core.k8s_info
@@ -168,14 +168,14 @@ api_calls:
 """
 
 from ansible_collections.mlops.ollama.plugins.module_utils._k8s_client import auth_argspec, new_module, run_k8s_module
-from ansible_collections.mlops.ollama.plugins.module_utils._k8s_watch import EVENTS_ARGSPEC, collect_events
+from ansible_collections.mlops.ollama.plugins.module_utils._k8s_events import EVENTS_ARGSPEC, check_events_params, collect_events
 
 
 def main() -> None:
     argument_spec = auth_argspec()
     argument_spec.update(EVENTS_ARGSPEC)
     module = new_module(argument_spec, supports_check_mode=True, mutually_exclusive=[("since_seconds", "since_time")])
-    run_k8s_module(module, lambda m, client: collect_events(client, m.params))
+    run_k8s_module(module, lambda m, client: collect_events(client, m.params), check=check_events_params)
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ options:
     choices: [any, all]
     default: any
   timeout:
-    description: Seconds to follow, from the start of the module.
+    description: Seconds to follow, from the start of the module; more than V(0), at most V(86400).
     type: float
     default: 60
   fail_on_timeout:
@@ -193,7 +193,7 @@ api_calls:
 """
 
 from ansible_collections.mlops.ollama.plugins.module_utils._k8s_client import auth_argspec, new_module, run_k8s_module
-from ansible_collections.mlops.ollama.plugins.module_utils._k8s_watch import LOGS_ARGSPEC, collect_logs
+from ansible_collections.mlops.ollama.plugins.module_utils._k8s_logs import LOGS_ARGSPEC, check_logs_params, collect_logs
 
 
 def main() -> None:
@@ -205,7 +205,7 @@ def main() -> None:
         mutually_exclusive=[("name", "label_selectors", "deployment"), ("since_seconds", "since_time")],
         required_one_of=[("name", "label_selectors", "deployment")],
     )
-    run_k8s_module(module, lambda m, client: collect_logs(client, m.params))
+    run_k8s_module(module, lambda m, client: collect_logs(client, m.params), check=check_logs_params)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ options:
     required: true
   replicas:
     description:
-      - The replica count to set. V(0) or more.
+      - The replica count to set, from V(0) to V(1000).
       - Without it, nothing is scaled and the module waits for the Deployment's current count (a rollout in progress, or the count an
         HPA chose) to be reached.
     type: int
@@ -70,7 +70,7 @@ options:
     default: true
   wait_timeout:
     description:
-      - Seconds to wait for the target state, counted from the scale request.
+      - Seconds to wait for the target state, counted from the scale request; more than V(0), at most V(86400).
       - On timeout the module fails naming every pod that is not Ready with its last condition, for example
         C(PodScheduled=False Unschedulable, 0/3 nodes are available), and still returns the timeline.
     type: float
@@ -116,6 +116,11 @@ options:
         type: str
         default: ""
 notes:
+  - Every parameter is checked before the module connects to the cluster, so a bad value is reported as such even when the API
+    server is unreachable.
+  - A watch that keeps failing (connection refused, HTTP 5xx, an error event) is re-opened after a jittered, exponentially growing
+    pause (from about 0.1 s up to 4 s) and given up after 10 consecutive failures with an error that names the watch and the API's last
+    message; HTTP 410 Gone is answered at once with a fresh list.
   - Timeline times are the client's clock when the watch delivered the change (C(sources) V(watch) in RV(pods)); for pods that existed
     before the module started they come from the server's own timestamps (V(server), one-second precision).
 seealso:
@@ -194,6 +199,20 @@ pods:
   returned: unless check mode
   type: list
   elements: dict
+live_pods:
+  description:
+    - The live pods of the Deployment (not being deleted, not finished) at the end of the run, sorted by name, from the same watch
+      as RV(pods) - no extra request. In check mode, the pods as listed.
+    - C(name), C(node) (or V(null)), C(phase), C(ip) (or V(null)), C(ready) (bool, Ready now), C(created) (ISO 8601),
+      C(ready_time) (when it became Ready, ISO 8601, V(null) when not Ready), C(seconds_to_ready) (C(created) to C(ready_time), or V(null)).
+    - Times of pods created during the run are the watch's (client clock, milliseconds); of pods that existed before, the server's
+      own timestamps (one-second precision).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {name: ollama-7d9c-abcde, node: node-1, phase: Running, ip: 10.42.0.12, ready: true,
+       created: "2026-01-06T10:00:00.120Z", ready_time: "2026-01-06T10:00:03.480Z", seconds_to_ready: 3.36}
 events:
   description: All pods' transitions merged and sorted by time (C(pod), C(phase), C(t), C(at), C(source), and C(node) for V(scheduled)).
   returned: unless check mode
@@ -237,7 +256,9 @@ last_gone_t:
   returned: when the wait succeeded
   type: float
 watch:
-  description: Per watch (C(pod), C(deployment)) the C(connections), C(reconnects), C(relists), C(events), C(bookmarks) and the first C(errors).
+  description:
+    - Per watch (C(pod), C(deployment)) the C(connections), C(reconnects), C(relists), C(events), C(bookmarks), C(backoff_s) (seconds
+      spent waiting before reconnects) and the first C(errors).
   returned: unless check mode
   type: dict
 api_calls:
@@ -248,14 +269,14 @@ api_calls:
 """
 
 from ansible_collections.mlops.ollama.plugins.module_utils._k8s_client import auth_argspec, new_module, run_k8s_module
-from ansible_collections.mlops.ollama.plugins.module_utils._k8s_watch import SCALE_ARGSPEC, scale_and_watch
+from ansible_collections.mlops.ollama.plugins.module_utils._k8s_scale import SCALE_ARGSPEC, check_scale_params, scale_and_watch
 
 
 def main() -> None:
     argument_spec = auth_argspec()
     argument_spec.update(SCALE_ARGSPEC)
     module = new_module(argument_spec, supports_check_mode=True)
-    run_k8s_module(module, lambda m, client: scale_and_watch(client, m.params, check_mode=m.check_mode))
+    run_k8s_module(module, lambda m, client: scale_and_watch(client, m.params, check_mode=m.check_mode), check=check_scale_params)
 
 
 if __name__ == "__main__":

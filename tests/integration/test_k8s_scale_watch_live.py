@@ -1,4 +1,4 @@
-"""The watch modules against the local stack's real kube-apiserver (kwok nodes) and real Ollama log.
+"""k8s_scale_watch against the local stack's real kube-apiserver (kwok nodes).
 
 Each test uses its own namespace (``drill-<random>``), deleted afterwards. The watch-cut fault
 is real too: the module talks to the apiserver through a TCP proxy on loopback that this test
@@ -7,80 +7,29 @@ cuts mid-drill and keeps refusing for a while, so pods change state while no wat
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import secrets
 import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from typing import Any, Iterator
+from typing import Any, Callable
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+
 from ansible_collections.mlops.ollama.plugins.module_utils._k8s_client import K8sClient
-from ansible_collections.mlops.ollama.plugins.module_utils._k8s_watch import scale_and_watch
+from ansible_collections.mlops.ollama.plugins.module_utils._k8s_scale import scale_and_watch
 
-DEPLOYMENT = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      terminationGracePeriodSeconds: 30
-      {extra}
-      containers: [{{name: ollama, image: ollama/ollama, resources: {{requests: {{cpu: 100m, memory: 128Mi}}}}}}]
-"""
+from k8s_live import DEPLOYMENT, base, deploy, kubeconfig, kubectl, namespace  # noqa: F401 - fixtures
+
+ModuleRunner = Callable[..., dict]
 
 
-def kubectl(*args: str, stdin: str | None = None) -> str:
-    return subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=True, timeout=120).stdout
-
-
-def run_module(name: str, args: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    module = importlib.import_module(f"ansible_collections.mlops.ollama.plugins.modules.{name}")
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            module.main()
-    return json.loads(capsys.readouterr().out)
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(stack: Any) -> str:
-    path = os.environ.get("K8S_AUTH_KUBECONFIG") or str(stack.kubeconfig)
-    os.environ["KUBECONFIG"] = path
-    return path
-
-
-@pytest.fixture
-def namespace(kubeconfig: str) -> Iterator[str]:
-    ns = f"drill-{secrets.token_hex(3)}"
-    kubectl("create", "namespace", ns)
-    yield ns
-    kubectl("delete", "namespace", ns, "--wait=false")
-
-
-def deploy(ns: str, name: str = "ollama", replicas: int = 1, extra: str = "") -> None:
-    kubectl("-n", ns, "apply", "-f", "-", stdin=DEPLOYMENT.format(name=name, replicas=replicas, extra=extra))
-    kubectl("-n", ns, "rollout", "status", f"deployment/{name}", "--timeout=60s")
-
-
-def base(kubeconfig: str, ns: str, **kw: Any) -> dict[str, Any]:
-    return dict({"kubeconfig": kubeconfig, "namespace": ns}, **kw)
-
-
-def test_scale_up_and_down_with_timeline(kubeconfig: str, namespace: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_scale_up_and_down_with_timeline(kubeconfig: str, namespace: str, run_module: ModuleRunner) -> None:
     deploy(namespace)
-    up = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=3, direction="up", wait_timeout=60), capsys)
+    up = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=3, direction="up", wait_timeout=60))
     assert up["changed"] is True, up
     live = [p for p in up["pods"] if p["gone"] is None]
     assert len(live) == 3 and all(p["ready_now"] for p in live)
@@ -91,12 +40,19 @@ def test_scale_up_and_down_with_timeline(kubeconfig: str, namespace: str, capsys
         assert set(pod["sources"].values()) == {"watch"}
     assert up["deployment"]["ready_replicas"] == 3
     assert up["detected_t"] >= up["last_ready_t"]
+    listed = json.loads(kubectl("-n", namespace, "get", "pods", "-o", "json"))["items"]
+    assert [p["name"] for p in up["live_pods"]] == sorted(p["metadata"]["name"] for p in listed)
+    by_name = {p["metadata"]["name"]: p for p in listed}
+    for pod in up["live_pods"]:
+        assert pod["ready"] is True and pod["phase"] == "Running" and pod["seconds_to_ready"] >= 0, pod
+        assert pod["ip"] == by_name[pod["name"]]["status"].get("podIP") and pod["node"] == by_name[pod["name"]]["spec"]["nodeName"]
+        assert pod["created"].endswith("Z") and pod["ready_time"] >= pod["created"]
     assert kubectl("-n", namespace, "get", "deploy", "ollama", "-o", "jsonpath={.status.readyReplicas}") == "3"
 
-    again = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=3), capsys)
+    again = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=3))
     assert again["changed"] is False
 
-    down = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=1, direction="down"), capsys)
+    down = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=1, direction="down"))
     assert down["changed"] is True
     gone = [p for p in down["pods"] if p["deletion_requested"]]
     assert len(gone) == 2
@@ -105,24 +61,21 @@ def test_scale_up_and_down_with_timeline(kubeconfig: str, namespace: str, capsys
         assert pod["deletion_grace_period_s"] == 30
     kept = [p for p in down["pods"] if p["gone"] is None]
     assert len(kept) == 1 and kept[0]["ready_now"] and kept[0]["not_ready_t"] is None
+    assert [p["name"] for p in down["live_pods"]] == [kept[0]["name"]], "the surplus pods are not live any more"
     assert kubectl("-n", namespace, "get", "pods", "-o", "name").count("pod/") == 1
 
 
-def test_scale_back_hands_replicas_back_so_a_server_side_apply_stays_a_no_op(
-    kubeconfig: str, namespace: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_scale_back_hands_replicas_back_so_a_server_side_apply_stays_a_no_op(kubeconfig: str, namespace: str, run_module: ModuleRunner) -> None:
     manifest = DEPLOYMENT.format(name="ollama", replicas=1, extra="")
     apply = ["-n", namespace, "apply", "--server-side", "--field-manager=mlops.ollama", "-f", "-"]
     kubectl(*apply, stdin=manifest)
     kubectl("-n", namespace, "rollout", "status", "deployment/ollama", "--timeout=60s")
-    up = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=2, wait_timeout=60), capsys)
+    up = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=2, wait_timeout=60))
     assert up["replicas_owner"] == {"manager": "mlops.ollama", "operation": "Apply", "subresource": ""}
     owners = kubectl("-n", namespace, "get", "deploy", "ollama", "-o", "json", "--show-managed-fields")
     assert _replicas_owners(owners) == ["mlops.ollama.k8s_scale_watch"]
 
-    down = run_module(
-        "k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=1, wait_timeout=60, replicas_owner=up["replicas_owner"]), capsys
-    )
+    down = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=1, wait_timeout=60, replicas_owner=up["replicas_owner"]))
     assert down["changed"] is True and down["replicas_owner_restored"] is True, down
     handed_back = kubectl("-n", namespace, "get", "deploy", "ollama", "-o", "json", "--show-managed-fields")
     assert _replicas_owners(handed_back) == ["mlops.ollama"]
@@ -131,9 +84,7 @@ def test_scale_back_hands_replicas_back_so_a_server_side_apply_stays_a_no_op(
     kubectl(*apply, stdin=manifest)
     assert json.loads(kubectl("-n", namespace, "get", "deploy", "ollama", "-o", "json"))["metadata"]["resourceVersion"] == before
 
-    again = run_module(
-        "k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=1, replicas_owner=up["replicas_owner"]), capsys
-    )
+    again = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=1, replicas_owner=up["replicas_owner"]))
     assert again["changed"] is False and again["replicas_owner_restored"] is False
 
 
@@ -173,9 +124,7 @@ subjects: [{{kind: ServiceAccount, name: scaler, namespace: {ns}}}]
 """
 
 
-def test_a_namespaced_identity_gets_an_optimistic_capacity_plan_and_a_warning(
-    kubeconfig: str, namespace: str, capsys: pytest.CaptureFixture[str], tmp_path: Any
-) -> None:
+def test_a_namespaced_identity_gets_an_optimistic_capacity_plan_and_a_warning(kubeconfig: str, namespace: str, run_module: ModuleRunner, tmp_path: Any) -> None:
     deploy(namespace)
     kubectl("apply", "-f", "-", stdin=NAMESPACED_IDENTITY.format(ns=namespace))
     try:
@@ -188,7 +137,12 @@ def test_a_namespaced_identity_gets_an_optimistic_capacity_plan_and_a_warning(
         args = {"ANSIBLE_MODULE_ARGS": {"namespace": namespace, "name": "ollama", "replicas": 2, "wait_timeout": 60}}
         module = subprocess.run(
             [sys.executable, "-m", "ansible_collections.mlops.ollama.plugins.modules.k8s_scale_watch"],
-            input=json.dumps(args), env=env, capture_output=True, text=True, timeout=120, check=False,
+            input=json.dumps(args),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         up = json.loads(module.stdout)
         assert up["changed"] is True and up["deployment"]["ready_replicas"] == 2, up
@@ -196,19 +150,17 @@ def test_a_namespaced_identity_gets_an_optimistic_capacity_plan_and_a_warning(
         # module.warn() output: plain strings before ansible-core 2.19, warning summaries since.
         assert "no permission to list pods in all namespaces" in json.dumps(up.get("warnings")), up.get("warnings")
         assert "GET /api/v1/pods?fieldSelector=status.phase!=Succeeded,status.phase!=Failed" in up["api_calls"]
-        admin = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=3, wait_timeout=60), capsys)
+        admin = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=3, wait_timeout=60))
         assert admin["capacity"]["pods_counted"] == "all namespaces"
     finally:
         kubectl("delete", "clusterrole,clusterrolebinding", f"scaler-{namespace}", "--ignore-not-found")
 
 
-def test_without_replicas_it_waits_for_a_rollout_to_finish_and_scales_nothing(
-    kubeconfig: str, namespace: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_without_replicas_it_waits_for_a_rollout_to_finish_and_scales_nothing(kubeconfig: str, namespace: str, run_module: ModuleRunner) -> None:
     deploy(namespace, replicas=2, extra="")
     old_pods = set(kubectl("-n", namespace, "get", "pods", "-o", "jsonpath={.items[*].metadata.name}").split())
     kubectl("-n", namespace, "set", "image", "deployment/ollama", "ollama=ollama/ollama:0.17.4")
-    done = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", wait_timeout=120), capsys)
+    done = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", wait_timeout=120))
     assert done["changed"] is False and done["deployment"]["replicas"] == 2, done
     status = json.loads(kubectl("-n", namespace, "get", "deploy", "ollama", "-o", "json"))["status"]
     assert status["updatedReplicas"] == status["readyReplicas"] == 2
@@ -216,40 +168,41 @@ def test_without_replicas_it_waits_for_a_rollout_to_finish_and_scales_nothing(
     assert len(live) == 2 and all(p["ready_now"] for p in live) and not {p["name"] for p in live} & old_pods, "both pods should be new"
 
 
-def test_check_mode_changes_nothing(kubeconfig: str, namespace: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_mode_changes_nothing(kubeconfig: str, namespace: str, run_module: ModuleRunner) -> None:
     deploy(namespace)
     gen = kubectl("-n", namespace, "get", "deploy", "ollama", "-o", "jsonpath={.metadata.generation}")
-    res = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=2, _ansible_check_mode=True), capsys)
+    res = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=2), check_mode=True)
     assert res["changed"] is True and res["capacity"]["fits"] is True
+    assert [p["ready"] for p in res["live_pods"]] == [True], "check mode lists the pods it would watch"
     assert kubectl("-n", namespace, "get", "deploy", "ollama", "-o", "jsonpath={.metadata.generation} {.spec.replicas}") == f"{gen} 1"
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ({"name": "ollama", "replicas": -1}, "replicas must be 0 or more (got -1)"),
+        ({"name": "ollama", "replicas": -1}, "replicas=-1 is not a replica count"),
         ({"name": "ollama", "replicas": 0, "direction": "up"}, "replicas=0 is below the current 1 replicas"),
         ({"name": "ollama", "replicas": 3, "direction": "down"}, "replicas=3 is above the current 1 replicas"),
         ({"name": "nope", "replicas": 2}, "does not exist"),
-        ({"name": "ollama", "replicas": 2, "wait_timeout": 0}, "wait_timeout must be more than 0"),
+        ({"name": "ollama", "replicas": 2, "wait_timeout": 0}, "wait_timeout=0.0 is not a duration"),
         ({"name": "ollama", "replicas": 500}, "Not enough room to scale Deployment"),
     ],
 )
-def test_bad_input_changes_nothing(kubeconfig: str, namespace: str, capsys: pytest.CaptureFixture[str], args: dict[str, Any], message: str) -> None:
+def test_bad_input_changes_nothing(kubeconfig: str, namespace: str, run_module: ModuleRunner, args: dict[str, Any], message: str) -> None:
     deploy(namespace)
     gen = kubectl("-n", namespace, "get", "deploy", "ollama", "-o", "jsonpath={.metadata.generation}")
-    res = run_module("k8s_scale_watch", base(kubeconfig, namespace, **args), capsys)
+    res = run_module("k8s_scale_watch", base(kubeconfig, namespace, **args))
     assert res.get("failed") is True and message in res["msg"], res["msg"]
     assert kubectl("-n", namespace, "get", "deploy", "ollama", "-o", "jsonpath={.metadata.generation} {.spec.replicas}") == f"{gen} 1"
 
 
-def test_never_ready_pod_times_out_naming_pod_and_condition(kubeconfig: str, namespace: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_never_ready_pod_times_out_naming_pod_and_condition(kubeconfig: str, namespace: str, run_module: ModuleRunner) -> None:
     anti = (
         "affinity: {podAntiAffinity: {requiredDuringSchedulingIgnoredDuringExecution: "
         "[{labelSelector: {matchLabels: {app: spread}}, topologyKey: kubernetes.io/hostname}]}}"
     )
     deploy(namespace, "spread", 1, anti)
-    res = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="spread", replicas=4, wait_timeout=6), capsys)
+    res = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="spread", replicas=4, wait_timeout=6))
     assert res["failed"] is True
     assert "Timed out after 6 s" in res["msg"]
     assert "(Pending, no node) is not Ready: PodScheduled=False (Unschedulable)" in res["msg"]
@@ -257,79 +210,8 @@ def test_never_ready_pod_times_out_naming_pod_and_condition(kubeconfig: str, nam
     stuck = [p for p in res["pods"] if p["node"] is None]
     assert len(stuck) == 1 and stuck[0]["last_condition"]["reason"] == "Unschedulable"
     # The module leaves restoring to the caller (the role does it); restore and check it is clean.
-    back = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="spread", replicas=1), capsys)
+    back = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="spread", replicas=1))
     assert back["changed"] is True and back["deployment"]["ready_replicas"] == 1
-
-
-def test_events_sorted_filtered_and_expected(kubeconfig: str, namespace: str, capsys: pytest.CaptureFixture[str]) -> None:
-    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    deploy(namespace)
-    run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=2), capsys)
-    run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=1), capsys)
-    expect = ["Scheduled", "SuccessfulCreate", "ScalingReplicaSet", "Killing", "SuccessfulDelete"]
-    res = run_module("k8s_events", base(kubeconfig, namespace, since_time=start, expect_reasons=expect, wait_timeout=30), capsys)
-    assert res["missing_reasons"] == [] and res["found_reasons"] == expect
-    times = [e["t"] for e in res["events"]]
-    assert times == sorted(times)
-    desc = run_module("k8s_events", base(kubeconfig, namespace, order="desc", involved_kind=["Pod"], reasons=["Killing"]), capsys)
-    assert desc["events"] and {e["reason"] for e in desc["events"]} == {"Killing"} and {e["kind"] for e in desc["events"]} == {"Pod"}
-    assert [e["t"] for e in desc["events"]] == sorted((e["t"] for e in desc["events"]), reverse=True)
-    miss = run_module("k8s_events", base(kubeconfig, namespace, expect_reasons=["Killing", "BackOff"], wait_timeout=1), capsys)
-    assert miss["failed"] is True and miss["missing_reasons"] == ["BackOff"] and "BackOff" in miss["msg"]
-    soft = run_module("k8s_events", base(kubeconfig, namespace, expect_reasons=["BackOff"], fail_on_missing=False), capsys)
-    assert soft.get("failed") is not True and soft["missing_reasons"] == ["BackOff"]
-
-
-def test_logs_tail_timestamps_and_follow_until_inference(kubeconfig: str, namespace: str, stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    deploy(namespace, replicas=2)
-    startup = run_module("k8s_pod_logs", base(kubeconfig, namespace, deployment="ollama", until_regex="Listening on", until="all"), capsys)
-    assert startup["matched"] is True and len(startup["matched_pods"]) == 2
-    tail = run_module("k8s_pod_logs", base(kubeconfig, namespace, label_selectors=["app=ollama"], tail_lines=3, timestamps=True), capsys)
-    assert all(p["line_count"] <= 3 for p in tail["pods"])
-    assert all(line.split("] ", 1)[1][:4].isdigit() for line in tail["lines"])
-    assert all(line.startswith("[pod/ollama-") for line in tail["lines"])
-
-    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    result: dict[str, Any] = {}
-
-    def follow() -> None:
-        from ansible_collections.mlops.ollama.plugins.module_utils._k8s_watch import collect_logs
-
-        client = K8sClient(get_api_client(kubeconfig=kubeconfig).client.client)
-        params = {
-            "namespace": namespace,
-            "deployment": "ollama",
-            "follow": True,
-            "since_time": since,
-            "until_regex": r'POST\s+"/api/generate"',
-            "until": "any",
-            "timeout": 30,
-            "timestamps": False,
-        }
-        result.update(collect_logs(client, params))
-
-    th = threading.Thread(target=follow)
-    th.start()
-    time.sleep(0.5)  # let the follow streams open; the request below must show up on them
-    body = json.dumps({"model": f"{stack.registry_host}/mlops/tiny-a:latest", "prompt": "hi", "stream": False, "options": {"num_predict": 2}})
-    with urllib.request.urlopen(
-        urllib.request.Request(f"{stack.ollama_url}/api/generate", body.encode(), {"Content-Type": "application/json"}), timeout=60
-    ) as r:
-        assert r.status == 200
-    th.join(40)
-    assert result["matched"] is True, result
-    assert result["timed_out"] is False
-    hit = next(p for p in result["pods"] if p["matched"])
-    assert '"/api/generate"' in hit["match_line"]
-
-
-def test_logs_follow_timeout_names_pods(kubeconfig: str, namespace: str, capsys: pytest.CaptureFixture[str]) -> None:
-    deploy(namespace)
-    res = run_module(
-        "k8s_pod_logs", base(kubeconfig, namespace, deployment="ollama", follow=True, until_regex="no such line xyz", timeout=1.5, since_seconds=1), capsys
-    )
-    assert res["failed"] is True and res["timed_out"] is True
-    assert "did not appear in any pod after 1.5 s" in res["msg"] and "ollama-" in res["msg"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,56 @@
+"""What the live Kubernetes tests share: kubectl, the stack's kubeconfig, a namespace per test, a Deployment.
+
+Each test uses its own namespace (``drill-<random>``), deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from typing import Any, Iterator
+
+import pytest
+
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      terminationGracePeriodSeconds: 30
+      {extra}
+      containers: [{{name: ollama, image: ollama/ollama, resources: {{requests: {{cpu: 100m, memory: 128Mi}}}}}}]
+"""
+
+
+def kubectl(*args: str, stdin: str | None = None) -> str:
+    return subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=True, timeout=120).stdout
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(stack: Any) -> str:
+    path = os.environ.get("K8S_AUTH_KUBECONFIG") or str(stack.kubeconfig)
+    os.environ["KUBECONFIG"] = path
+    return path
+
+
+@pytest.fixture
+def namespace(kubeconfig: str) -> Iterator[str]:
+    ns = f"drill-{secrets.token_hex(3)}"
+    kubectl("create", "namespace", ns)
+    yield ns
+    kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def deploy(ns: str, name: str = "ollama", replicas: int = 1, extra: str = "") -> None:
+    kubectl("-n", ns, "apply", "-f", "-", stdin=DEPLOYMENT.format(name=name, replicas=replicas, extra=extra))
+    kubectl("-n", ns, "rollout", "status", f"deployment/{name}", "--timeout=60s")
+
+
+def base(kubeconfig: str, ns: str, **kw: Any) -> dict[str, Any]:
+    return dict({"kubeconfig": kubeconfig, "namespace": ns}, **kw)
