@@ -55,7 +55,10 @@ def render(repo: Path = REPO) -> str:
     parts = [BEGIN, ""]
     roles = sorted((p.parent.parent.name for p in repo.glob("roles/*/meta/argument_specs.yml")), key=lambda n: (ROLE_ORDER + [n]).index(n))
     for role in roles:
-        spec = yaml.safe_load((repo / "roles" / role / "meta/argument_specs.yml").read_text())["argument_specs"]["main"]
+        specs = yaml.safe_load((repo / "roles" / role / "meta/argument_specs.yml").read_text())["argument_specs"]
+        if "main" not in specs:
+            continue  # an internal role (roles/common), included with tasks_from: no variables for users
+        spec = specs["main"]
         parts += [f"### {role}", "", _cell(spec.get("short_description", "")), "", "| variable | type | default | description |", "| --- | --- | --- | --- |"]
         for name, option in (spec.get("options") or {}).items():
             kind = option.get("type", "str")
