@@ -248,7 +248,7 @@ def http_error(status: int, said: str, *, path: str, endpoint: str, model: str |
 #       "file does not exist"                   os.ErrNotExist: the registry answered 404
 #       "unauthorized: access denied"           401 again after fetching a token
 #       "<status>: <body>"                      any other status >= 400 (registry or its token server)
-#       '<Method> "<url>": <reason>'            Go's url.Error: the registry could not be reached
+#       '<Method> "<url>": <reason>'            Go's url.Error: the registry (or its token service) could not be reached
 #       anything else                           a manifest that is not JSON (json decoding error)
 #   the same causes without the prefix         a layer (blob) request failed
 #   "insecure protocol http"                   an http:// model name pulled without insecure
@@ -260,9 +260,12 @@ _UNAUTHORIZED = "unauthorized: access denied"
 _INSECURE = "insecure protocol http"
 _STATUS_RE = re.compile(r"([1-5][0-9]{2})(?::\s(?P<body>.*))?", re.DOTALL)
 _URL_ERROR_RE = re.compile(r'(?:Get|Head|Post|Put|Patch|Delete) "(?:[^"\\]|\\.)*": (?P<reason>.*)', re.DOTALL)
-# Go's net/http text when a plain-HTTP server answers a TLS handshake, and crypto/tls's and x509's prefixes.
-_PLAIN_HTTP_REASON = "http: server gave HTTP response to HTTPS client"
+# Go's texts when a plain-HTTP server answers a TLS handshake (net/http, and crypto/tls: the second is what
+# v0.11.4 shows against a plain-HTTP registry), then crypto/tls's and x509's prefixes for any other TLS failure.
+_PLAIN_HTTP_REASONS = ("http: server gave HTTP response to HTTPS client", "tls: first record does not look like a TLS handshake")
 _TLS_REASON_PREFIXES = ("tls: ", "x509: ")
+# A 401 whose WWW-Authenticate names no token realm: Ollama then requests the empty realm and Go says this.
+_NO_REALM_REASON = 'unsupported protocol scheme ""'
 
 _HINT_NAME = "check the model name and tag (for a private registry: host[:port]/namespace/model:tag) and that it was pushed there"
 _HINT_AUTH = "the Ollama server needs credentials for this registry (its own key for ollama.com, or a registry that allows anonymous pulls)"
@@ -324,7 +327,9 @@ def _registry_status(code: int, what: str, common: dict[str, Any]) -> OllamaErro
 
 
 def _registry_unreachable(reason: str, common: dict[str, Any]) -> OllamaError:
-    if reason == _PLAIN_HTTP_REASON:
+    if reason == _NO_REALM_REASON:
+        return OllamaAuthError("the registry asks for credentials (HTTP 401) but names no token service", hint=_HINT_AUTH, **common)
+    if reason in _PLAIN_HTTP_REASONS:
         return OllamaRegistryError(
             "the registry speaks plain HTTP", hint="set insecure: true for a plain-HTTP registry (or serve it over HTTPS)", retryable=False, **common
         )

@@ -215,10 +215,27 @@ def test_a_not_found_word_in_a_proxy_error_is_not_a_missing_model() -> None:
     assert type(err) is OllamaRegistryError and err.retryable
 
 
+# The first seven are what Ollama v0.11.4 sent, pulling with insecure: true from a plain-HTTP registry that answered
+# 403, 404, an HTML page, 503, 401 without a token realm, 400; then a closed port, then the same registry without insecure.
 @pytest.mark.parametrize(
     ("said", "kind", "retryable"),
     [
+        ('pull model manifest: 403: {"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}', OllamaAuthError, False),
         ("pull model manifest: file does not exist", OllamaNotFound, False),
+        ("pull model manifest: invalid character '<' looking for beginning of value", OllamaRegistryError, False),
+        ("pull model manifest: 503: maintenance", OllamaRegistryError, True),
+        ('pull model manifest: Get "?nonce=D7a2FnMCVq2CHfScieC_1w&scope=&service=&ts=1796157166": unsupported protocol scheme ""', OllamaAuthError, False),
+        ('pull model manifest: 400: {"errors":[{"code":"NAME_INVALID"}]}', OllamaRegistryError, False),
+        (
+            'pull model manifest: Get "http://127.0.0.1:25919/v2/t/closed/manifests/latest": dial tcp 127.0.0.1:25919: connect: connection refused',
+            OllamaRegistryError,
+            True,
+        ),
+        (
+            'pull model manifest: Get "https://127.0.0.1:25911/v2/t/missing/manifests/latest": tls: first record does not look like a TLS handshake',
+            OllamaRegistryError,
+            False,
+        ),
         ("file does not exist", OllamaNotFound, False),  # a layer the registry lists but does not hold
         ("pull model manifest: unauthorized: access denied", OllamaAuthError, False),
         ('pull model manifest: 403: {"errors":[{"code":"DENIED"}]}', OllamaAuthError, False),
@@ -235,6 +252,15 @@ def test_a_not_found_word_in_a_proxy_error_is_not_a_missing_model() -> None:
 def test_ollamas_pull_errors_by_their_format(said: str, kind: type[OllamaError], retryable: bool) -> None:
     err = pull_error(said)
     assert type(err) is kind and err.retryable is retryable and err.server_message == said
+
+
+def test_a_plain_http_registry_is_told_apart_from_a_bad_certificate() -> None:
+    plain = pull_error('pull model manifest: Get "https://r:5000/v2/t/m/manifests/latest": tls: first record does not look like a TLS handshake')
+    assert "insecure" in plain.hint and "CA" not in plain.hint
+    cert = pull_error(
+        'pull model manifest: Get "https://r:5000/v2/t/m/manifests/latest": tls: failed to verify certificate: x509: certificate signed by unknown authority'
+    )
+    assert "CA" in cert.hint
 
 
 def test_http_errors_follow_the_status_not_the_body() -> None:
