@@ -5,6 +5,9 @@ HOME of its own (so no ~/.kube/config can be found), the collections path holdin
 and the Kubernetes credential's injected K8S_AUTH_HOST / K8S_AUTH_API_KEY / K8S_AUTH_VERIFY_SSL. Nothing
 of the caller's environment (molecule's K8S_AUTH_KUBECONFIG, ANSIBLE_*) leaks in.
 
+With --kubeconfig instead of --host/--token-file the job runs as the administrator (K8S_AUTH_KUBECONFIG), for what the
+automation's token may not see, such as a check-mode run against a namespace that does not exist yet.
+
 The summary (stdout, one JSON object) says what the run did: its exit code, the recap per host, every task
 that reported a change, every task that failed, and the artifacts published with set_stats.
 """
@@ -19,10 +22,10 @@ import sys
 from pathlib import Path
 
 
-def job_environment(job_dir: Path, collections: str, host: str, token: str) -> dict[str, str]:
+def job_environment(job_dir: Path, collections: str, auth: dict[str, str]) -> dict[str, str]:
     home = job_dir / "home"
     home.mkdir(parents=True, exist_ok=True)
-    return {
+    return auth | {
         "PATH": os.environ["PATH"],
         "HOME": str(home),
         # In AWX, HOME and the user's passwd entry agree; here they do not, and async_status expands "~" from
@@ -33,10 +36,12 @@ def job_environment(job_dir: Path, collections: str, host: str, token: str) -> d
         "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
         "ANSIBLE_SHOW_CUSTOM_STATS": "true",
         "ANSIBLE_NOCOLOR": "1",
-        "K8S_AUTH_HOST": host,
-        "K8S_AUTH_API_KEY": token,
-        "K8S_AUTH_VERIFY_SSL": "false",
     }
+
+
+def token_auth(host: str, token: str) -> dict[str, str]:
+    """What AWX's Kubernetes credential injects."""
+    return {"K8S_AUTH_HOST": host, "K8S_AUTH_API_KEY": token, "K8S_AUTH_VERIFY_SSL": "false"}
 
 
 def summarize(returncode: int, stdout: str, stderr: str) -> dict:
@@ -65,12 +70,19 @@ def main() -> int:
     parser.add_argument("--job-dir", required=True, type=Path, help="the job's working directory (its HOME goes inside)")
     parser.add_argument("--collections", required=True, help="the collections path holding the installed mlops.ollama")
     parser.add_argument("--inventory", required=True)
-    parser.add_argument("--host", required=True, help="the Kubernetes API server URL (K8S_AUTH_HOST)")
-    parser.add_argument("--token-file", required=True, type=Path, help="a file holding the bearer token (K8S_AUTH_API_KEY)")
+    parser.add_argument("--host", help="the Kubernetes API server URL (K8S_AUTH_HOST)")
+    parser.add_argument("--token-file", type=Path, help="a file holding the bearer token (K8S_AUTH_API_KEY)")
+    parser.add_argument("--kubeconfig", help="run as the administrator with this kubeconfig instead of --host and --token-file")
     parser.add_argument("playbook_args", nargs="*", help="more ansible-playbook arguments (after --), e.g. --tags models")
     args = parser.parse_args()
 
-    env = job_environment(args.job_dir, args.collections, args.host, args.token_file.read_text().strip())
+    if args.kubeconfig:
+        auth = {"K8S_AUTH_KUBECONFIG": args.kubeconfig}
+    elif args.host and args.token_file:
+        auth = token_auth(args.host, args.token_file.read_text().strip())
+    else:
+        parser.error("give --host and --token-file (the automation's token), or --kubeconfig (the administrator)")
+    env = job_environment(args.job_dir, args.collections, auth)
     playbook = Path(sys.executable).with_name("ansible-playbook")
     run = subprocess.run(
         [str(playbook), "mlops.ollama.site", "-i", args.inventory, *args.playbook_args],
