@@ -33,7 +33,7 @@ options:
   ca_path:
     description:
       - A PEM CA bundle file to verify the endpoint's certificate with, instead of the system's trust store.
-      - Read before any request: a path that does not exist, a directory or a file that is not PEM fails the task.
+      - Read before any request; a path that does not exist, a directory or a file that is not PEM fails the task.
       - Ignored when O(validate_certs=false).
     type: path
   api_token:
@@ -41,7 +41,7 @@ options:
       - "A bearer token sent as C(Authorization: Bearer <token>) on every request, for a proxy or Ingress in front of Ollama
         that requires one (Ollama itself has no authentication)."
       - If not set, the E(OLLAMA_API_TOKEN) environment variable is used.
-      - Never logged. Sending it over V(http://) to a host that is not a loopback address gives a warning: use V(https://).
+      - Never logged. Sending it over V(http://) to a host that is not a loopback address gives a warning; use V(https://).
       - Must be printable ASCII without surrounding spaces or line breaks (the value is never shown in the error).
     type: str
   connect_timeout:

@@ -538,6 +538,8 @@ def test_argspec_and_doc_fragment_agree() -> None:
         doc = documented[name]
         assert doc["type"] == spec["type"], name
         assert doc.get("default") == spec.get("default"), name
+        # A ": " inside an unquoted line turns it into a mapping, which ansible-doc refuses.
+        assert all(isinstance(line, str) for line in doc["description"]), name
     assert CONNECTION_ARGSPEC["api_token"]["no_log"] is True
     assert CONNECTION_ARGSPEC["url"]["default"] == oc.DEFAULT_URL == "http://ollama.ml.svc.cluster.local:11434"
 
