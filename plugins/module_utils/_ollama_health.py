@@ -7,23 +7,20 @@ PRIVATE: this file is not part of the collection's public API and may change at
 any time. The public surfaces built on it are the ``mlops.ollama.ollama_health``
 module and the ``scripts/ollama-health`` command.
 
-It holds everything both of them need: the checks (API, models, inference,
-performance, optional load probe), the status / exit-code mapping of the
-original ``scripts/ollama-health.sh`` (0 healthy, 1 API unreachable, 2 model
-missing, 3 inference failed, 4 degraded), percentiles, the human-readable
-summary and the command-line ``main(argv)``.
+It holds what both of them need: the checks (API, models, inference,
+performance, optional load probe), the status / exit-code mapping (0 healthy,
+1 API unreachable, 2 model missing, 3 inference failed, 4 degraded),
+percentiles and the human-readable summary. The command line itself is in
+``_ollama_health_cli``.
 
-It imports nothing from Ansible, so the command runs where only ``python3`` and
-``httpx`` are installed (a CronJob, a person's shell).
+It imports nothing from Ansible and nothing but ``_ollama_client`` and
+``_ollama_names`` from the collection, so the command runs from those files where
+only ``python3`` and ``httpx`` are installed (a CronJob, a person's shell).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,20 +28,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import (
-    HAS_HTTPX,
-    HTTPX_IMPORT_ERROR,
-    OllamaClient,
-    OllamaError,
-    OllamaParameterError,
-)
-from ansible_collections.mlops.ollama.plugins.module_utils._ollama_names import find_model, model_key
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import OllamaClient, OllamaError
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_names import find_model, model_key, parse_model_name
 
-if TYPE_CHECKING:  # pragma: no cover - typing only; the CLI must not need Ansible
-    from ansible.module_utils.basic import AnsibleModule
+if TYPE_CHECKING:  # pragma: no cover - typing only; the command line never imports the module runner
+    from ansible_collections.mlops.ollama.plugins.module_utils._ollama_module import ModuleRun
 
 # --------------------------------------------------------------------------------------
-# Statuses: the seed script's exit codes, exactly.
+# Statuses and their exit codes (what the command returns, and the module's status_code)
 # --------------------------------------------------------------------------------------
 
 STATUS_CODES: dict[str, int] = {
@@ -74,20 +65,11 @@ SKIPPED = "skipped"
 PROBES: tuple[str, ...] = ("generate", "generate_stream", "chat")
 ROOT_BANNER = "Ollama is running"
 
-DEFAULT_PROMPT = "Hello"  # the seed's "simple prompt" that meets NFR13
+DEFAULT_PROMPT = "Hello"  # short and fixed, so latencies compare from run to run
 DEFAULT_NUM_PREDICT = 16
-DEFAULT_MAX_LATENCY_S = 30.0  # NFR13: responses under 30 s
+DEFAULT_MAX_LATENCY_S = 30.0  # a short answer slower than this is a degraded service
 DEFAULT_LOAD_REQUESTS = 20
 DEFAULT_LOAD_DURATION_S = 60.0
-
-# The seed script's endpoints: external by default, --internal for the in-cluster Service.
-DEFAULT_INTERNAL_URL = "http://ollama.ml.svc.cluster.local:11434"
-DEFAULT_EXTERNAL_URL = "https://ollama.home.jetzinger.com"
-DEFAULT_CLI_MODEL = "llama3.2:1b"
-
-# Exit codes of the command beyond the seed's 0-4 (argparse would use 2, which means "model missing").
-EXIT_USAGE = 64  # EX_USAGE
-EXIT_SOFTWARE = 70  # EX_SOFTWARE: a bug or an unexpected environment, not a health verdict
 
 _PREVIEW_CHARS = 80
 _MAX_LOAD_ERRORS_KEPT = 5
@@ -119,9 +101,9 @@ HEALTH_ARGSPEC: dict[str, dict[str, Any]] = {
 
 
 def human_size(num_bytes: int | float | None) -> str:
-    """Size the way the seed's summary prints it (``1321098329`` -> ``1.3G``).
+    """Size as the summary prints it (``1321098329`` -> ``1.3G``).
 
-    Decimal units like ``ollama list`` (1.3 GB), compact suffix like the seed;
+    Decimal units like ``ollama list`` (1.3 GB) with a compact suffix;
     one decimal below 10, whole numbers above.
     """
     if num_bytes is None:
@@ -139,11 +121,7 @@ def human_size(num_bytes: int | float | None) -> str:
 
 
 def format_seconds(seconds: float | None) -> str:
-    """Whole seconds from one second up, as the seed prints ``(2s)``; two decimals below.
-
-    (The shell script measured with ``date +%s`` and printed ``0s`` for anything quick;
-    a sub-second figure keeps the same shape and says more.)
-    """
+    """Whole seconds from one second up, as in ``(2s)``; two decimals below (``0.04s``), which says more than ``0s``."""
     if seconds is None:
         return "?"
     if seconds >= 1:
@@ -198,6 +176,16 @@ def status_for(checks: dict[str, dict[str, Any]]) -> tuple[str, str | None]:
     return "healthy", None
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_seconds(param: str, value: Any) -> None:
+    """A finite number of seconds above 0 (here, not ``_values``: the command ships only this file, names and client)."""
+    if not (_finite(value) and value > 0):
+        raise ValueError(f"{param} must be a finite number of seconds greater than 0 (got {value!r})")
+
+
 def _r(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 4)
 
@@ -247,25 +235,21 @@ class HealthParams:
             load_duration_s=params.get("load_duration_s", DEFAULT_LOAD_DURATION_S),
             load_max_failure_rate=params.get("load_max_failure_rate", 0.0),
             skip_inference=bool(check_mode and params.get("skip_inference_in_check_mode")),
-            stall_timeout_s=float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else 60.0,
+            stall_timeout_s=float(timeout) if _finite(timeout) and timeout > 0 else 60.0,
         )
 
     def validate(self) -> None:
         """Raise ValueError naming the parameter and the fix."""
+        for param, names in (("models", self.models), ("inference_models", self.inference_models or [])):
+            for index, name in enumerate(names):
+                parse_model_name(name, param=f"{param}[{index}]")
         if self.num_predict < 1:
             raise ValueError(f"num_predict must be at least 1 (got {self.num_predict}); it bounds the probe's answer length")
-        if self.max_latency_s <= 0:
-            raise ValueError(f"max_latency_s must be greater than 0 (got {self.max_latency_s})")
-        if self.min_tokens_per_s is not None and self.min_tokens_per_s < 0:
-            raise ValueError(f"min_tokens_per_s must not be negative (got {self.min_tokens_per_s}); omit it to not judge speed")
-        if self.concurrency < 0:
-            raise ValueError(f"concurrency must be 0 (no load probe) or more (got {self.concurrency})")
-        if self.concurrency and self.requests < 1:
-            raise ValueError(f"requests must be at least 1 when concurrency is set (got {self.requests})")
-        if self.concurrency and self.load_duration_s <= 0:
-            raise ValueError(f"load_duration_s must be greater than 0 when concurrency is set (got {self.load_duration_s})")
-        if not 0 <= self.load_max_failure_rate <= 1:
-            raise ValueError(f"load_max_failure_rate is a fraction between 0 and 1 (got {self.load_max_failure_rate})")
+        _check_seconds("max_latency_s", self.max_latency_s)
+        _check_seconds("timeout", self.stall_timeout_s)
+        if self.min_tokens_per_s is not None and not (_finite(self.min_tokens_per_s) and self.min_tokens_per_s >= 0):
+            raise ValueError(f"min_tokens_per_s must be a finite rate, 0 or more (got {self.min_tokens_per_s}); omit it to not judge speed")
+        self._validate_load()
         if not self.prompt:
             raise ValueError("prompt must not be empty")
         unknown = [p for p in self.probes if p not in PROBES]
@@ -273,6 +257,16 @@ class HealthParams:
             raise ValueError(f"probes: unknown probe(s) {', '.join(unknown)}; choose from {', '.join(PROBES)}")
         if "num_predict" in self.inference_options:
             raise ValueError("inference_options must not set num_predict; use the num_predict option")
+
+    def _validate_load(self) -> None:
+        if self.concurrency < 0:
+            raise ValueError(f"concurrency must be 0 (no load probe) or more (got {self.concurrency})")
+        if self.concurrency and self.requests < 1:
+            raise ValueError(f"requests must be at least 1 when concurrency is set (got {self.requests})")
+        if self.concurrency:
+            _check_seconds("load_duration_s", self.load_duration_s)
+        if not (_finite(self.load_max_failure_rate) and 0 <= self.load_max_failure_rate <= 1):
+            raise ValueError(f"load_max_failure_rate is a fraction between 0 and 1 (got {self.load_max_failure_rate})")
 
     @property
     def probe_models(self) -> list[str]:
@@ -670,17 +664,9 @@ class HealthChecker:
 
     def check_load(self, check: Check) -> None:
         p = self.params
-        if p.concurrency <= 0:
-            check.message = "not requested (concurrency: 0)"
+        model = self._load_model(check)
+        if model is None:
             return
-        if p.skip_inference:
-            check.message = "skipped in check mode (skip_inference_in_check_mode)"
-            return
-        models = [m for m in p.probe_models if model_key(m) in self._present]
-        if not models:
-            check.message = "no available model to load"
-            return
-        model = models[0]
         embed = self._kinds.get(model) == "embedding"
         check.details.update(
             {
@@ -691,24 +677,44 @@ class HealthChecker:
                 "load_duration_s": p.load_duration_s,
             }
         )
+        start = self.clock()
+        issued, latencies, errors = self._load(lambda: self._one_load_request(model, embed), deadline=start + p.load_duration_s)
+        self._judge_load(check, issued, latencies, errors, wall=self.clock() - start)
 
+    def _load_model(self, check: Check) -> str | None:
+        """The model the load probe runs on, or ``None`` with the reason in ``check``."""
+        p = self.params
+        if p.concurrency <= 0:
+            check.message = "not requested (concurrency: 0)"
+            return None
+        if p.skip_inference:
+            check.message = "skipped in check mode (skip_inference_in_check_mode)"
+            return None
+        models = [m for m in p.probe_models if model_key(m) in self._present]
+        if not models:
+            check.message = "no available model to load"
+            return None
+        return models[0]
+
+    def _one_load_request(self, model: str, embed: bool) -> None:
+        p = self.params
+        if embed:
+            response = self.load_client.request_json("POST", "/api/embed", {"model": model, "input": p.prompt}, model=model)
+            if not (response.get("embeddings") or [[]])[0]:
+                raise _InferenceError("the embedding is empty")
+            return
+        response = _single(self.load_client.generate(model, p.prompt, stream=False, options=p.options))
+        text = str(response.get("response") or "") + str(response.get("thinking") or "")
+        if response.get("done") is not True or not text.strip():
+            raise _InferenceError("empty or unfinished answer")
+
+    def _load(self, one_request: Callable[[], None], *, deadline: float) -> tuple[int, list[float], list[str]]:
+        """``requests`` calls from ``concurrency`` threads, none started after ``deadline``: (issued, latencies, errors)."""
+        p = self.params
         lock = threading.Lock()
         issued = 0
         latencies: list[float] = []
         errors: list[str] = []
-        start = self.clock()
-        deadline = start + p.load_duration_s
-
-        def one_request() -> None:
-            if embed:
-                response = self.load_client.request_json("POST", "/api/embed", {"model": model, "input": p.prompt}, model=model)
-                if not (response.get("embeddings") or [[]])[0]:
-                    raise _InferenceError("the embedding is empty")
-                return
-            response = _single(self.load_client.generate(model, p.prompt, stream=False, options=p.options))
-            text = str(response.get("response") or "") + str(response.get("thinking") or "")
-            if response.get("done") is not True or not text.strip():
-                raise _InferenceError("empty or unfinished answer")
 
         def worker() -> None:
             nonlocal issued
@@ -731,7 +737,10 @@ class HealthChecker:
         with ThreadPoolExecutor(max_workers=p.concurrency, thread_name_prefix="ollama-load") as pool:
             for future in [pool.submit(worker) for _worker in range(p.concurrency)]:
                 future.result()
-        wall = self.clock() - start
+        return issued, latencies, errors
+
+    def _judge_load(self, check: Check, issued: int, latencies: list[float], errors: list[str], *, wall: float) -> None:
+        p = self.params
         failures = len(errors)
         failure_rate = failures / issued if issued else 0.0
         p95 = percentile(latencies, 95)
@@ -765,7 +774,7 @@ class HealthChecker:
 
 
 # --------------------------------------------------------------------------------------
-# The human summary (the seed script's output format)
+# The human summary (what the command prints, and the module's summary)
 # --------------------------------------------------------------------------------------
 
 _RULE = "=" * 38
@@ -797,22 +806,7 @@ def _summary_lines(report: HealthReport) -> list[tuple[str, str]]:
     for name in models.get("missing", []):
         lines.append((FAILED, f"Model {name} not available"))
 
-    inference = checks["inference"]
-    results = inference.get("results", [])
-    several = len(results) > 1
-    for result in results:
-        where = f" on {result['model']}" if several else ""
-        if result.get("skipped"):
-            lines.append((SKIPPED, f"{result['model']}: {result['skipped']}"))
-        for probe, record in result["probes"].items():
-            label = _PROBE_LABEL.get(probe, probe)
-            if record["outcome"] == PASSED:
-                extra = f", first token {format_seconds(record['ttft_s'])}" if record.get("ttft_s") is not None else ""
-                lines.append((PASSED, f"{label} successful{where} ({format_seconds(record['latency_s'])}{extra})"))
-            else:
-                lines.append((FAILED, f"{label} failed{where} ({format_seconds(record['latency_s'])}): {record.get('error')}"))
-    if inference["message"] and not any(r["probes"] or r.get("skipped") for r in results):
-        lines.append((SKIPPED, f"Inference: {inference['message']}"))
+    lines.extend(_inference_lines(checks["inference"]))
 
     performance = checks["performance"]
     if performance["outcome"] == PASSED:
@@ -831,8 +825,28 @@ def _summary_lines(report: HealthReport) -> list[tuple[str, str]]:
     return lines
 
 
+def _inference_lines(inference: dict[str, Any]) -> list[tuple[str, str]]:
+    lines: list[tuple[str, str]] = []
+    results = inference.get("results", [])
+    several = len(results) > 1
+    for result in results:
+        where = f" on {result['model']}" if several else ""
+        if result.get("skipped"):
+            lines.append((SKIPPED, f"{result['model']}: {result['skipped']}"))
+        for probe, record in result["probes"].items():
+            label = _PROBE_LABEL.get(probe, probe)
+            if record["outcome"] == PASSED:
+                extra = f", first token {format_seconds(record['ttft_s'])}" if record.get("ttft_s") is not None else ""
+                lines.append((PASSED, f"{label} successful{where} ({format_seconds(record['latency_s'])}{extra})"))
+            else:
+                lines.append((FAILED, f"{label} failed{where} ({format_seconds(record['latency_s'])}): {record.get('error')}"))
+    if inference["message"] and not any(r["probes"] or r.get("skipped") for r in results):
+        lines.append((SKIPPED, f"Inference: {inference['message']}"))
+    return lines
+
+
 def render_summary(report: HealthReport) -> str:
-    """The seed script's human-readable output, with one line per check that ran."""
+    """The human-readable report, with one line per check that ran."""
     lines = _summary_lines(report)
     out = [
         _RULE,
@@ -863,176 +877,27 @@ def render_summary(report: HealthReport) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# The Ansible module's body
+# The Ansible module's body (run by _ollama_module.run_ollama_module; nothing here imports Ansible)
 # --------------------------------------------------------------------------------------
 
 
-def run_module(module: AnsibleModule, client_factory: Callable[[dict[str, Any]], OllamaClient] | None = None) -> None:
-    """Everything ``mlops.ollama.ollama_health`` does after building its AnsibleModule."""
-    if not HAS_HTTPX:
-        from ansible.module_utils.basic import missing_required_lib
+def prepare_health(params: dict[str, Any], check_mode: bool) -> HealthParams:
+    """``mlops.ollama.ollama_health``'s own options, checked before any request."""
+    health = HealthParams.from_module_params(params, check_mode=check_mode)
+    health.validate()
+    return health
 
-        module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
-    factory = client_factory or OllamaClient.from_module_params
-    params = HealthParams.from_module_params(module.params, check_mode=module.check_mode)
-    try:
-        params.validate()
-    except ValueError as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    try:
-        client = factory(module.params)
-        # The load probe counts failures, so its requests are never retried.
-        load_client = factory({**module.params, "retries": 0}) if params.concurrency else None
-        report = HealthChecker(client, params, url=module.params["url"], load_client=load_client).run()
-    except OllamaParameterError as exc:  # a connection option out of range, or an unreadable ca_path
-        module.fail_json(msg=str(exc), changed=False)
+
+def execute_health(run: ModuleRun, params: HealthParams) -> dict[str, Any]:
+    """Run the checks; fail when the verdict is one of ``fail_on``, else warn about a non-healthy one."""
+    # The load probe counts failures, so its requests are never retried.
+    load_client = run.another_client(retries=0) if params.concurrency else None
+    report = HealthChecker(run.client, params, url=run.params["url"], load_client=load_client).run()
     result = {"changed": False, **report.as_dict()}
     if report.status != "healthy":
         text = f"Ollama health at {report.url} is {report.status} (code {report.status_code}): {report.message}"
-        if report.status in module.params["fail_on"]:
-            module.fail_json(msg=text, **result)
-        module.warn(text)
+        if report.status in run.params["fail_on"]:
+            run.fail(text, **result)
+        run.warn(text)
     result["msg"] = f"Ollama health at {report.url}: {report.status}" + ("" if report.status == "healthy" else f" ({report.message})")
-    module.exit_json(**result)
-
-
-# --------------------------------------------------------------------------------------
-# The command line (the seed's scripts/ollama-health.sh interface)
-# --------------------------------------------------------------------------------------
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # argparse exits 2, which here means "model missing"
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    env = os.environ
-    parser = _Parser(
-        prog="ollama-health",
-        description=(
-            "Check an Ollama endpoint: API reachable, models present, inference answers, latency under a threshold, "
-            "and optionally a concurrent load probe. Exit codes: 0 healthy, 1 API unreachable, 2 model missing, "
-            f"3 inference failed, 4 performance degraded; {EXIT_USAGE} bad usage, {EXIT_SOFTWARE} internal error."
-        ),
-        epilog=(
-            "Environment: OLLAMA_EXTERNAL_URL / OLLAMA_INTERNAL_URL override the two endpoints, OLLAMA_HEALTH_MODELS "
-            "(comma-separated) the default models, OLLAMA_API_TOKEN sends a bearer token (never pass secrets as arguments)."
-        ),
-    )
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--external", dest="mode", action="store_const", const="external", help="check the external HTTPS endpoint (default)")
-    where.add_argument("--internal", dest="mode", action="store_const", const="internal", help="check the in-cluster Service endpoint")
-    where.add_argument("--url", help="check this endpoint instead")
-    parser.add_argument(
-        "--model",
-        "-m",
-        dest="models",
-        action="append",
-        metavar="NAME",
-        help=f"expected model; repeat for several (default: $OLLAMA_HEALTH_MODELS or {DEFAULT_CLI_MODEL})",
-    )
-    parser.add_argument(
-        "--inference-model", dest="inference_models", action="append", metavar="NAME", help="model(s) to run inference on (default: the first --model)"
-    )
-    parser.add_argument("--probe", dest="probes", action="append", choices=PROBES, help="inference probe(s) to run (default: all)")
-    parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="fixed prompt (default: %(default)r)")
-    parser.add_argument("--num-predict", type=int, default=DEFAULT_NUM_PREDICT, help="tokens to generate (default: %(default)s)")
-    parser.add_argument(
-        "--max-latency",
-        "--max-latency-s",
-        dest="max_latency_s",
-        type=float,
-        default=DEFAULT_MAX_LATENCY_S,
-        metavar="SECONDS",
-        help="slower than this is degraded (default: %(default)s)",
-    )
-    parser.add_argument("--min-tokens-per-s", type=float, metavar="RATE", help="slower generation than this is degraded")
-    parser.add_argument("--concurrency", type=int, default=0, help="load probe: parallel requests (default: 0, no load probe)")
-    parser.add_argument("--requests", type=int, default=DEFAULT_LOAD_REQUESTS, help="load probe: total requests (default: %(default)s)")
-    parser.add_argument(
-        "--load-duration",
-        dest="load_duration_s",
-        type=float,
-        default=DEFAULT_LOAD_DURATION_S,
-        metavar="SECONDS",
-        help="load probe: start no request after this (default: %(default)s)",
-    )
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="read timeout per request (default: %(default)s)")
-    parser.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS", help="connect timeout (default: %(default)s)")
-    parser.add_argument("--retries", type=int, default=1, help="retries of failed requests (default: %(default)s)")
-    tls = parser.add_mutually_exclusive_group()
-    tls.add_argument("--ca-path", help="CA bundle to verify the endpoint's certificate")
-    tls.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
-    parser.add_argument("--json", action="store_true", help="print the full result as JSON instead of the summary")
-    parser.set_defaults(mode="external")
-    models_env = [m.strip() for m in env.get("OLLAMA_HEALTH_MODELS", "").split(",") if m.strip()]
-    parser.set_defaults(_default_models=models_env or [DEFAULT_CLI_MODEL])
-    return parser
-
-
-def _err(message: str) -> None:
-    sys.stderr.write(message + "\n")
-
-
-def _cli_url(args: argparse.Namespace) -> str:
-    if args.url:
-        return str(args.url)
-    if args.mode == "internal":
-        return os.environ.get("OLLAMA_INTERNAL_URL") or DEFAULT_INTERNAL_URL
-    return os.environ.get("OLLAMA_EXTERNAL_URL") or DEFAULT_EXTERNAL_URL
-
-
-def main(argv: Sequence[str] | None = None, *, transport: Any = None) -> int:
-    """``ollama-health``: run the checks, print the summary, return the seed's exit code."""
-    args = build_parser().parse_args(argv)
-    url = _cli_url(args).rstrip("/")
-    params = HealthParams(
-        models=args.models or args._default_models,
-        inference_models=args.inference_models,
-        probes=args.probes or list(PROBES),
-        prompt=args.prompt,
-        num_predict=args.num_predict,
-        max_latency_s=args.max_latency_s,
-        min_tokens_per_s=args.min_tokens_per_s,
-        concurrency=args.concurrency,
-        requests=args.requests,
-        load_duration_s=args.load_duration_s,
-        stall_timeout_s=args.timeout,
-    )
-    try:
-        params.validate()
-    except ValueError as exc:
-        _err(f"ollama-health: error: {exc}")
-        return EXIT_USAGE
-    if not HAS_HTTPX:
-        reason = (HTTPX_IMPORT_ERROR or "").strip().splitlines()[-1:] or ["not importable"]
-        _err(f"ollama-health: error: the httpx Python library is required ({reason[0]}); install it with: {sys.executable} -m pip install httpx")
-        return EXIT_SOFTWARE
-
-    def make_client(retries: int) -> OllamaClient:
-        return OllamaClient(
-            url,
-            validate_certs=not args.insecure,
-            ca_path=args.ca_path,
-            api_token=os.environ.get("OLLAMA_API_TOKEN") or None,
-            connect_timeout=args.connect_timeout,
-            read_timeout=args.timeout,
-            retries=retries,
-            transport=transport,
-        )
-
-    try:
-        report = HealthChecker(make_client(args.retries), params, url=url, load_client=make_client(0) if params.concurrency else None).run()
-    except OllamaParameterError as exc:
-        _err(f"ollama-health: error: {exc}")
-        return EXIT_USAGE
-    except Exception as exc:  # noqa: BLE001 - a CronJob must tell a crash from a verdict
-        _err(f"ollama-health: internal error: {type(exc).__name__}: {exc}")
-        return EXIT_SOFTWARE
-    if args.json:
-        sys.stdout.write(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
-    else:
-        sys.stdout.write(render_summary(report))
-    return report.status_code
+    return result

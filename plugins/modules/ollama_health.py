@@ -23,10 +23,11 @@ description:
   - "5. C(load) (optional, when O(concurrency) > 0): O(requests) non-streaming generations from a thread pool of O(concurrency) workers,
     no request starting after O(load_duration_s); reports p50/p95/p99 latency, failures and requests/s. More failures than
     O(load_max_failure_rate) or a p95 above O(max_latency_s) makes the service C(degraded)."
-  - The verdict RV(status) is the first check, in that order, that did not pass, with RV(status_code) being the exit code of the original
-    C(scripts/ollama-health.sh) (0 healthy, 1 API unreachable, 2 model missing, 3 inference failed, 4 degraded).
+  - The verdict RV(status) is the first check, in that order, that did not pass, with RV(status_code) being the exit code the
+    collection's C(scripts/ollama-health) command returns for it (0 healthy, 1 API unreachable, 2 model missing, 3 inference failed, 4 degraded).
   - The module fails when RV(status) is in O(fail_on), naming the check; otherwise a non-healthy status is a warning.
-  - The same checks run without Ansible from the collection's C(scripts/ollama-health) command (C(--internal), C(--url), exit codes 0-4),
+  - The same checks run without Ansible from the collection's C(scripts/ollama-health) command (C(--url), C(--internal), or C(--external)
+    with the URL in C(OLLAMA_EXTERNAL_URL); exit codes 0-4),
     which needs only C(python3) and C(httpx), for a CronJob or a person.
   - The module never changes anything.
 author:
@@ -54,6 +55,7 @@ options:
   models:
     description:
       - Models that must be present, e.g. V(llama3.2:1b). A name without a tag means V(:latest).
+      - Every name is checked before any request; an invalid one fails naming it (C(models[1])).
       - When empty, the presence check is skipped and, unless O(inference_models) is set, so is inference.
     type: list
     elements: str
@@ -91,7 +93,7 @@ options:
   max_latency_s:
     description:
       - A probe slower than this many seconds (end to end), or a load p95 above it, makes the status V(degraded).
-      - The default is the seed service's NFR13 (responses under 30 s).
+      - A finite number greater than 0; the default allows a short answer on a small model on CPU.
     type: float
     default: 30
   min_tokens_per_s:
@@ -150,13 +152,13 @@ EXAMPLES = r"""
 
 - name: Let "degraded" pass with a warning; fail on everything else
   mlops.ollama.ollama_health:
-    url: https://ollama.home.jetzinger.com
+    url: https://ollama.example.com
     models: [llama3.2:1b, qwen2.5:3b]
     max_latency_s: 30
     fail_on: [api_unreachable, model_missing, inference_failed]
   register: __ollama_health
 
-- name: Show the verdict (status_code is the old script's exit code)
+- name: Show the verdict (status_code is the ollama-health command's exit code)
   ansible.builtin.debug:
     msg: "{{ __ollama_health.status }} ({{ __ollama_health.status_code }}): {{ __ollama_health.message }}"
 
@@ -208,7 +210,7 @@ status:
   choices: [healthy, api_unreachable, model_missing, inference_failed, degraded]
   sample: healthy
 status_code:
-  description: The exit code of the original C(scripts/ollama-health.sh) for RV(status) (0 healthy, 1 API unreachable, 2 model missing,
+  description: The exit code the C(scripts/ollama-health) command returns for RV(status) (0 healthy, 1 API unreachable, 2 model missing,
     3 inference failed, 4 degraded).
   returned: always
   type: int
@@ -286,19 +288,16 @@ api_calls:
   sample: [GET /api/version, GET /, GET /api/tags, POST /api/show, POST /api/generate]
 """
 
-import copy
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - Ansible modules put their documentation first
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import CONNECTION_ARGSPEC
-from ansible_collections.mlops.ollama.plugins.module_utils._ollama_health import HEALTH_ARGSPEC, run_module
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_health import HEALTH_ARGSPEC, execute_health, prepare_health  # noqa: E402
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_module import argument_spec, run_ollama_module  # noqa: E402
 
 
 def main() -> None:
-    argument_spec = copy.deepcopy(CONNECTION_ARGSPEC)
-    argument_spec.update(copy.deepcopy(HEALTH_ARGSPEC))
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    run_module(module)
+    # HEALTH_ARGSPEC lives beside the checks: the ollama-health command shares its defaults.
+    module = AnsibleModule(argument_spec=argument_spec(HEALTH_ARGSPEC), supports_check_mode=True)
+    run_ollama_module(module, prepare_health, execute_health)
 
 
 if __name__ == "__main__":

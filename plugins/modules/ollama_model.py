@@ -98,7 +98,7 @@ options:
       - Seconds a pull may go without progress (no line from the server, or lines with no new bytes and no new status) before the
         attempt is abandoned and retried (see O(retries)). A pull never hangs for longer.
       - Ollama verifies a downloaded model without sending anything; keep this above the time it needs to hash the largest layer.
-      - Must be greater than 0.
+      - A finite number greater than 0.
     type: float
     default: 300
   progress_file:
@@ -305,12 +305,21 @@ error:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - Ansible modules put their documentation first
 
-from ansible_collections.mlops.ollama.plugins.module_utils._ollama_models import MODEL_ARGSPEC, argument_spec, run_model_module  # noqa: E402
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_module import argument_spec, run_ollama_module  # noqa: E402
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_pull import PULL_ARGSPEC  # noqa: E402
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_sync import STATES, execute_sync, prepare_model  # noqa: E402
+
+ARGSPEC = {
+    "name": {"type": "str", "required": True},
+    "state": {"type": "str", "choices": list(STATES), "default": "present"},
+    "digest": {"type": "str"},
+    **PULL_ARGSPEC,
+}
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(MODEL_ARGSPEC), supports_check_mode=True)
-    run_model_module(module)
+    module = AnsibleModule(argument_spec=argument_spec(ARGSPEC), supports_check_mode=True)
+    run_ollama_module(module, prepare_model, execute_sync)
 
 
 if __name__ == "__main__":

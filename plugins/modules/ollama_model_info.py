@@ -133,12 +133,21 @@ error:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - Ansible modules put their documentation first
 
-from ansible_collections.mlops.ollama.plugins.module_utils._ollama_models import INFO_ARGSPEC, argument_spec, run_info_module  # noqa: E402
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_info import INFO_SECTIONS, execute_info, prepare_info  # noqa: E402
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_module import argument_spec, run_ollama_module  # noqa: E402
+
+ARGSPEC = {
+    "models": {"type": "list", "elements": "str", "default": []},
+    "all_details": {"type": "bool", "default": False},
+    "gather": {"type": "list", "elements": "str", "choices": list(INFO_SECTIONS), "default": list(INFO_SECTIONS)},
+    "query": {"type": "str"},
+    "include_tensors": {"type": "bool", "default": False},
+}
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(INFO_ARGSPEC), supports_check_mode=True)
-    run_info_module(module)
+    module = AnsibleModule(argument_spec=argument_spec(ARGSPEC), supports_check_mode=True)
+    run_ollama_module(module, prepare_info, execute_info)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,9 @@ options:
         O(mlops.ollama.ollama_model#module:digest)) and C(insecure) (default O(insecure)).
       - Every name is checked before any request; a model may be declared only once (names are compared as Ollama compares them,
         so V(llama3.2) and V(llama3.2:latest) are the same).
-      - With O(prune=true), an empty list deletes every model on the server.
+      - With O(prune=true), a list that declares no model V(present) or V(latest) (empty, or only V(absent) entries) would delete
+        every model on the server; the module refuses that, before any request, unless O(prune_all=true).
+      - An entry without a C(name), or with an empty one, is an error naming it (C(models[2].name)).
     type: list
     elements: raw
     required: true
@@ -63,6 +65,14 @@ options:
       - Delete every model the server lists that is not declared in O(models).
     type: bool
     default: false
+  prune_all:
+    description:
+      - Prune with an empty models list deletes every model only when O(prune_all) is true.
+      - Set it, together with O(prune=true), to empty a server on purpose (O(models) empty, or only V(absent) entries).
+        Without it such a task fails before any request and deletes nothing.
+      - Has no effect without O(prune=true).
+    type: bool
+    default: false
   insecure:
     description:
       - Let Ollama pull over plain HTTP, for entries that do not set their own C(insecure).
@@ -71,7 +81,7 @@ options:
   stall_timeout:
     description:
       - Seconds a pull may go without progress before the attempt is abandoned and retried. See M(mlops.ollama.ollama_model).
-      - Must be greater than 0.
+      - A finite number greater than 0.
     type: float
     default: 300
   progress_file:
@@ -208,12 +218,22 @@ error:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - Ansible modules put their documentation first
 
-from ansible_collections.mlops.ollama.plugins.module_utils._ollama_models import MODELS_ARGSPEC, argument_spec, run_models_module  # noqa: E402
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_module import argument_spec, run_ollama_module  # noqa: E402
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_pull import PULL_ARGSPEC  # noqa: E402
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_sync import execute_sync, prepare_models  # noqa: E402
+
+ARGSPEC = {
+    "models": {"type": "list", "elements": "raw", "required": True},
+    "state": {"type": "str", "choices": ["present", "latest"], "default": "present"},
+    "prune": {"type": "bool", "default": False},
+    "prune_all": {"type": "bool", "default": False},
+    **PULL_ARGSPEC,
+}
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(MODELS_ARGSPEC), supports_check_mode=True)
-    run_models_module(module)
+    module = AnsibleModule(argument_spec=argument_spec(ARGSPEC), supports_check_mode=True)
+    run_ollama_module(module, prepare_models, execute_sync)
 
 
 if __name__ == "__main__":

@@ -19,23 +19,26 @@ from typing import Any
 
 import httpx
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mlops.ollama.plugins.module_utils import _ollama_health as health
-from ansible_collections.mlops.ollama.plugins.modules import ollama_health as module
+from ansible_collections.mlops.ollama.plugins.module_utils import _ollama_health_cli as cli
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "ollama-health"
 MISSING = "127.0.0.1:25000/mlops/not-pushed-anywhere:latest"
 
 
-def run_module(args: dict[str, Any], capsys: pytest.CaptureFixture[str], *, check_mode: bool = False) -> dict[str, Any]:
-    args = {"retries": 0, "timeout": 60, **args}
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    with patch_module_args(args), pytest.raises(SystemExit):
-        module.main()
-    return json.loads(capsys.readouterr().out)
+Probe = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def probe(run_module: Callable[..., dict[str, Any]]) -> Probe:
+    """Run ollama_health's real main() (conftest's run_module) without retries, with a generous timeout."""
+
+    def call(args: dict[str, Any], *, check_mode: bool = False) -> dict[str, Any]:
+        return run_module("ollama_health", {"retries": 0, "timeout": 60, **args}, check_mode=check_mode)
+
+    return call
 
 
 def closed_port() -> int:
@@ -58,8 +61,8 @@ def all_probes(result: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 # --------------------------------------------------------------------------------------
 
 
-def test_healthy(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_module({"url": stack.ollama_url, "models": stack.models, "inference_models": stack.models}, capsys)
+def test_healthy(stack: Any, probe: Probe) -> None:
+    result = probe({"url": stack.ollama_url, "models": stack.models, "inference_models": stack.models})
 
     assert result.get("failed") is not True, result.get("msg")
     assert (result["status"], result["status_code"], result["failed_check"]) == ("healthy", 0, None)
@@ -101,9 +104,9 @@ def test_healthy(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert f"[PASS] API endpoint accessible ({stack.ollama_url})" in result["summary"]
 
 
-def test_model_missing(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_model_missing(stack: Any, probe: Probe) -> None:
     args = {"url": stack.ollama_url, "models": [stack.models[0], MISSING]}
-    result = run_module(args, capsys)
+    result = probe(args)
 
     assert result["failed"] is True
     assert (result["status"], result["status_code"], result["failed_check"]) == ("model_missing", 2, "models")
@@ -114,30 +117,30 @@ def test_model_missing(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert result["checks"]["inference"]["outcome"] == "passed"
 
     # Not in fail_on: the same verdict, as a warning.
-    result = run_module({**args, "fail_on": ["api_unreachable", "inference_failed"]}, capsys)
+    result = probe({**args, "fail_on": ["api_unreachable", "inference_failed"]})
     assert result.get("failed") is not True
     assert (result["status"], result["status_code"]) == ("model_missing", 2)
     assert any("model_missing" in w for w in warnings(result))
 
 
-def test_inference_model_missing_is_reported_not_probed(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_module({"url": stack.ollama_url, "models": [], "inference_models": [MISSING]}, capsys)
+def test_inference_model_missing_is_reported_not_probed(stack: Any, probe: Probe) -> None:
+    result = probe({"url": stack.ollama_url, "models": [], "inference_models": [MISSING]})
     assert (result["status"], result["status_code"]) == ("model_missing", 2)
     [only] = result["checks"]["inference"]["results"]
     assert only["skipped"] == "model not available" and only["probes"] == {}
     assert not any("/api/generate" in call for call in result["api_calls"])
 
 
-def test_degraded_below_a_measured_latency(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_degraded_below_a_measured_latency(stack: Any, probe: Probe) -> None:
     args = {"url": stack.ollama_url, "models": stack.models[:1]}
-    run_module(args, capsys)  # warm: the first inference may include loading the model
-    measured = run_module(args, capsys)
+    probe(args)  # warm: the first inference may include loading the model
+    measured = probe(args)
     assert measured["status"] == "healthy", measured["message"]
     fastest = min(rec["latency_s"] for _model, _name, rec in all_probes(measured))
     threshold = fastest / 2  # below every latency just measured
     assert threshold > 0
 
-    result = run_module({**args, "max_latency_s": threshold}, capsys)
+    result = probe({**args, "max_latency_s": threshold})
     assert result["failed"] is True
     assert (result["status"], result["status_code"], result["failed_check"]) == ("degraded", 4, "performance")
     assert "'performance'" in result["msg"] and "max_latency_s" in result["msg"]
@@ -146,39 +149,36 @@ def test_degraded_below_a_measured_latency(stack: Any, capsys: pytest.CaptureFix
     assert result["checks"]["inference"]["outcome"] == "passed"
 
     # The issue's example: degraded passes with a warning when fail_on leaves it out.
-    result = run_module({**args, "max_latency_s": threshold, "fail_on": ["api_unreachable", "model_missing", "inference_failed"]}, capsys)
+    result = probe({**args, "max_latency_s": threshold, "fail_on": ["api_unreachable", "model_missing", "inference_failed"]})
     assert result.get("failed") is not True
     assert (result["status"], result["status_code"]) == ("degraded", 4)
     assert any("degraded" in w for w in warnings(result))
     assert result["summary"][-1] == "OLLAMA HEALTH: DEGRADED"
 
 
-def test_unreachable_closed_port(capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_closed_port(probe: Probe) -> None:
     url = f"http://127.0.0.1:{closed_port()}"
-    result = run_module({"url": url, "models": ["llama3.2:1b"], "connect_timeout": 5}, capsys)
+    result = probe({"url": url, "models": ["llama3.2:1b"], "connect_timeout": 5})
     assert result["failed"] is True
     assert (result["status"], result["status_code"], result["failed_check"]) == ("api_unreachable", 1, "api")
     assert "'api'" in result["msg"] and url in result["msg"]
     assert all(result["checks"][name]["outcome"] == "skipped" for name in health.CHECK_ORDER[1:])
 
 
-def test_fresh_server_then_killed(ollama_factory: Callable[[], Any], stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fresh_server_then_killed(ollama_factory: Callable[[], Any], stack: Any, probe: Probe) -> None:
     server = ollama_factory()  # a real server with an empty models directory
-    result = run_module({"url": server.url, "models": stack.models}, capsys)
+    result = probe({"url": server.url, "models": stack.models})
     assert (result["status"], result["status_code"]) == ("model_missing", 2)
     assert result["checks"]["api"]["outcome"] == "passed"
     assert result["checks"]["models"]["missing"] == stack.models
 
     server.kill()
-    result = run_module({"url": server.url, "models": stack.models}, capsys)
+    result = probe({"url": server.url, "models": stack.models})
     assert (result["status"], result["status_code"]) == ("api_unreachable", 1)
 
 
-def test_load_probe_concurrency_4(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_module(
-        {"url": stack.ollama_url, "models": stack.models[:1], "probes": ["generate"], "concurrency": 4, "requests": 16, "load_duration_s": 120},
-        capsys,
-    )
+def test_load_probe_concurrency_4(stack: Any, probe: Probe) -> None:
+    result = probe({"url": stack.ollama_url, "models": stack.models[:1], "probes": ["generate"], "concurrency": 4, "requests": 16, "load_duration_s": 120})
     assert result.get("failed") is not True, result.get("msg")
     assert (result["status"], result["status_code"]) == ("healthy", 0)
     load = result["checks"]["load"]
@@ -191,20 +191,17 @@ def test_load_probe_concurrency_4(stack: Any, capsys: pytest.CaptureFixture[str]
     assert any(line.startswith("[PASS] Load probe OK (16/16 requests at concurrency 4") for line in result["summary"])
 
 
-def test_load_probe_stops_at_the_time_limit(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    result = run_module(
-        {"url": stack.ollama_url, "models": stack.models[:1], "probes": ["generate"], "concurrency": 2, "requests": 100000, "load_duration_s": 1.5},
-        capsys,
-    )
+def test_load_probe_stops_at_the_time_limit(stack: Any, probe: Probe) -> None:
+    result = probe({"url": stack.ollama_url, "models": stack.models[:1], "probes": ["generate"], "concurrency": 2, "requests": 100000, "load_duration_s": 1.5})
     load = result["checks"]["load"]
     assert load["stopped_by"] == "time"
     assert 0 < load["issued"] < 100000 and load["failures"] == 0
     assert load["wall_s"] >= 1.5
 
 
-def test_check_mode(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_mode(stack: Any, probe: Probe) -> None:
     args = {"url": stack.ollama_url, "models": stack.models[:1], "concurrency": 2, "requests": 2}
-    result = run_module({**args, "skip_inference_in_check_mode": True}, capsys, check_mode=True)
+    result = probe({**args, "skip_inference_in_check_mode": True}, check_mode=True)
     assert (result["status"], result["changed"]) == ("healthy", False)
     assert result["checks"]["models"]["outcome"] == "passed"
     assert result["checks"]["inference"]["outcome"] == result["checks"]["load"]["outcome"] == "skipped"
@@ -212,7 +209,7 @@ def test_check_mode(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert not any("/api/generate" in c or "/api/chat" in c for c in result["api_calls"])
 
     # Without the switch, check mode runs the (read-only) inference too.
-    result = run_module(args, capsys, check_mode=True)
+    result = probe(args, check_mode=True)
     assert result["checks"]["inference"]["outcome"] == "passed"
     assert result["checks"]["load"]["completed"] == 2
     assert result["changed"] is False
@@ -261,18 +258,22 @@ def test_cli_exit_codes(stack: Any) -> None:
     assert down.returncode == 1, down.stdout + down.stderr
     assert down.stdout.rstrip().endswith("OLLAMA HEALTH: API UNREACHABLE")
 
-    # --internal is the seed's in-cluster endpoint; point it here the way a CronJob's env would.
+    # --internal is the in-cluster Service; point it here the way a CronJob's env would.
     internal = run_cli(SCRIPT, "--internal", "--model", model, env={"OLLAMA_INTERNAL_URL": url})
     assert internal.returncode == 0, internal.stdout + internal.stderr
     assert f"  Endpoint: {url}\n" in internal.stdout
 
     usage = run_cli(SCRIPT, "--internal", "--url", url)
-    assert usage.returncode == health.EXIT_USAGE
+    assert usage.returncode == cli.EXIT_USAGE
 
 
 def test_cli_flat_layout_as_a_configmap_mount(stack: Any, tmp_path: Path) -> None:
-    """A CronJob mounts the wrapper and the three module_utils files flat, from one ConfigMap."""
-    for source in (SCRIPT, *(REPO / "plugins/module_utils" / f"_ollama_{part}.py" for part in ("health", "models", "client"))):
+    """A CronJob mounts the wrapper and the module_utils files it names flat, from one ConfigMap."""
+    import ast
+
+    script = ast.parse(SCRIPT.read_text())
+    sources = next(ast.literal_eval(n.value) for n in ast.walk(script) if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "SOURCES")
+    for source in (SCRIPT, *(REPO / "plugins/module_utils" / name for name in sources)):
         shutil.copy(source, tmp_path / source.name)
     done = run_cli(tmp_path / "ollama-health", "--url", stack.ollama_url, "--model", stack.models[0], "--concurrency", "2", "--requests", "4")
     assert done.returncode == 0, done.stdout + done.stderr

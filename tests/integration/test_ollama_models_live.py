@@ -24,25 +24,22 @@ from typing import Any
 
 import httpx
 import pytest
-from ansible.module_utils.testing import patch_module_args
-
-from ansible_collections.mlops.ollama.plugins.modules import ollama_model, ollama_model_info, ollama_models
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
-MODULES = {"ollama_model": ollama_model, "ollama_models": ollama_models, "ollama_model_info": ollama_model_info}
 
 
-def run(which: str, args: dict[str, Any], capsys: pytest.CaptureFixture[str], *, check_mode: bool = False, diff: bool = False) -> dict[str, Any]:
-    """Run a module's real ``main()`` the way Ansible does, and return its result."""
-    args = {"retries": 2, "retry_backoff": 0.5, "timeout": 30, **args}
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    if diff:
-        args["_ansible_diff"] = True
-    with patch_module_args(args), pytest.raises(SystemExit):
-        MODULES[which].main()
-    return json.loads(capsys.readouterr().out)
+Runner = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def run(run_module: Runner) -> Runner:
+    """Run a module's real ``main()`` (conftest's run_module) with retries suited to a real, local server."""
+
+    def call(which: str, args: dict[str, Any], *, check_mode: bool = False, diff: bool = False) -> dict[str, Any]:
+        return run_module(which, {"retries": 2, "retry_backoff": 0.5, "timeout": 30, **args}, check_mode=check_mode, diff=diff)
+
+    return call
 
 
 def listing(url: str) -> dict[str, dict[str, Any]]:
@@ -68,22 +65,20 @@ def unique(prefix: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def test_present_pulls_once_verified_then_is_idempotent(
-    stack: Any, ollama_factory: Callable[[], Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_present_pulls_once_verified_then_is_idempotent(stack: Any, ollama_factory: Callable[[], Any], tmp_path: Path, run: Runner) -> None:
     server = ollama_factory()
     name = stack.models[0]
     args = {"url": server.url, "name": name, "insecure": True}
 
     # Check mode: predicts the pull, writes nothing.
-    predicted = run("ollama_model", args, capsys, check_mode=True, diff=True)
+    predicted = run("ollama_model", args, check_mode=True, diff=True)
     assert predicted["changed"] is True and predicted["action"] == "pull"
     assert predicted["api_calls"] == ["GET /api/tags"]
     assert listing(server.url) == {}
     assert predicted["diff"]["before"] == {"models": {}} and name in predicted["diff"]["after"]["models"]
 
     progress_file = tmp_path / "progress.json"
-    first = run("ollama_model", {**args, "progress_file": str(progress_file)}, capsys, diff=True)
+    first = run("ollama_model", {**args, "progress_file": str(progress_file)}, diff=True)
     assert first.get("failed") is not True, first.get("msg")
     assert first["changed"] is True and first["action"] == "pull" and first["attempts"] == 1
     expected = registry_digest(stack.registry_host, name)
@@ -99,101 +94,99 @@ def test_present_pulls_once_verified_then_is_idempotent(
     final = json.loads(progress_file.read_text())
     assert final["state"] == "done" and final["percent"] == 100.0 and final["model"] == name and final["pulled_bytes"] == first["pulled_bytes"]
 
-    second = run("ollama_model", args, capsys)
+    second = run("ollama_model", args)
     assert second["changed"] is False and second["action"] == "none"
     assert second["api_calls"] == ["GET /api/tags"]
     assert second["model"]["digest"] == expected
     assert listing(server.url)[name]["modified_at"] == listed["modified_at"]  # not pulled again
 
 
-def test_latest_with_unchanged_and_changed_digest(
-    stack: Any, ollama_factory: Callable[[], Any], push_variant: Callable[[str, int], str], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_latest_with_unchanged_and_changed_digest(stack: Any, ollama_factory: Callable[[], Any], push_variant: Callable[[str, int], str], run: Runner) -> None:
     repo = unique("mlops/variant")
     full = push_variant(f"{repo}:latest", 101)
     old = registry_digest(stack.registry_host, full)
     server = ollama_factory()
     args = {"url": server.url, "name": full, "state": "latest", "insecure": True}
 
-    first = run("ollama_model", args, capsys)
+    first = run("ollama_model", args)
     assert first.get("failed") is not True, first.get("msg")
     assert first["changed"] is True and first["digest_after"] == old
 
     # Unchanged in the registry: pulled again, no change, and check mode predicts that from the registry.
-    same = run("ollama_model", args, capsys)
+    same = run("ollama_model", args)
     assert same["changed"] is False and same["action"] == "pull" and same["digest_before"] == same["digest_after"] == old
     assert same["pulled_bytes"] == 0  # every layer was already there
-    predicted = run("ollama_model", args, capsys, check_mode=True)
+    predicted = run("ollama_model", args, check_mode=True)
     assert predicted["changed"] is False and predicted["registry_digest"] == old and predicted["api_calls"] == ["GET /api/tags"]
 
     # The tag moves in the registry.
     push_variant(f"{repo}:latest", 202)
     new = registry_digest(stack.registry_host, full)
     assert new != old
-    predicted = run("ollama_model", args, capsys, check_mode=True, diff=True)
+    predicted = run("ollama_model", args, check_mode=True, diff=True)
     assert predicted["changed"] is True and predicted["registry_digest"] == new
     assert predicted["diff"]["after"]["models"][full] == new and predicted["diff"]["before"]["models"][full] == old
     assert listing(server.url)[full]["digest"] == old  # check mode changed nothing
 
-    changed = run("ollama_model", args, capsys)
+    changed = run("ollama_model", args)
     assert changed["changed"] is True and changed["digest_before"] == old and changed["digest_after"] == new
     assert listing(server.url)[full]["digest"] == new and changed["pulled_bytes"] > 0
 
-    again = run("ollama_model", args, capsys)
+    again = run("ollama_model", args)
     assert again["changed"] is False and again["digest_after"] == new
 
 
-def test_pinned_digest(stack: Any, ollama_factory: Callable[[], Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_pinned_digest(stack: Any, ollama_factory: Callable[[], Any], run: Runner) -> None:
     name = stack.models[1]
     digest = registry_digest(stack.registry_host, name)
     server = ollama_factory()
-    pinned = run("ollama_model", {"url": server.url, "name": name, "insecure": True, "digest": f"sha256:{digest}"}, capsys)
+    pinned = run("ollama_model", {"url": server.url, "name": name, "insecure": True, "digest": f"sha256:{digest}"})
     assert pinned["changed"] is True and pinned["verification"]["pinned_digest_matches"] is True
-    short = run("ollama_model", {"url": server.url, "name": name, "insecure": True, "digest": digest[:12]}, capsys)
+    short = run("ollama_model", {"url": server.url, "name": name, "insecure": True, "digest": digest[:12]})
     assert short["changed"] is False and short["api_calls"] == ["GET /api/tags"]
 
     other = ollama_factory()
     wrong = "0" * 64
-    failed = run("ollama_model", {"url": other.url, "name": name, "insecure": True, "digest": wrong}, capsys)
+    failed = run("ollama_model", {"url": other.url, "name": name, "insecure": True, "digest": wrong})
     assert failed["failed"] is True and failed["error"]["type"] == "OllamaVerificationError"
     assert f"not the pinned {wrong}" in failed["msg"] and digest in failed["msg"]
 
 
-def test_absent(stack: Any, ollama_factory: Callable[[], Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_absent(stack: Any, ollama_factory: Callable[[], Any], run: Runner) -> None:
     server = ollama_factory()
     name = stack.models[0]
-    assert run("ollama_model", {"url": server.url, "name": name, "insecure": True}, capsys)["changed"] is True
+    assert run("ollama_model", {"url": server.url, "name": name, "insecure": True})["changed"] is True
 
-    predicted = run("ollama_model", {"url": server.url, "name": name, "state": "absent"}, capsys, check_mode=True, diff=True)
+    predicted = run("ollama_model", {"url": server.url, "name": name, "state": "absent"}, check_mode=True, diff=True)
     assert predicted["changed"] is True and predicted["action"] == "delete" and predicted["api_calls"] == ["GET /api/tags"]
     assert predicted["diff"]["after"] == {"models": {}}
     assert name in listing(server.url)
 
-    deleted = run("ollama_model", {"url": server.url, "name": name.replace(":latest", ""), "state": "absent"}, capsys)
+    deleted = run("ollama_model", {"url": server.url, "name": name.replace(":latest", ""), "state": "absent"})
     assert deleted["changed"] is True and deleted["model"] is None and "DELETE /api/delete" in deleted["api_calls"]
     assert listing(server.url) == {}
 
-    again = run("ollama_model", {"url": server.url, "name": name, "state": "absent"}, capsys)
+    again = run("ollama_model", {"url": server.url, "name": name, "state": "absent"})
     assert again["changed"] is False and again["api_calls"] == ["GET /api/tags"]
 
 
-def test_registry_has_no_such_model(stack: Any, ollama_factory: Callable[[], Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_registry_has_no_such_model(stack: Any, ollama_factory: Callable[[], Any], run: Runner) -> None:
     server = ollama_factory()
     missing = f"{stack.registry_host}/{unique('mlops/never-pushed')}:latest"
-    result = run("ollama_model", {"url": server.url, "name": missing, "insecure": True, "retries": 3}, capsys)
+    result = run("ollama_model", {"url": server.url, "name": missing, "insecure": True, "retries": 3})
     assert result["failed"] is True and result["changed"] is False and result["model"] is None
     assert result["error"]["type"] == "OllamaNotFound" and result["attempts"] == 1  # not retried
     assert "pull model manifest: file does not exist" in result["msg"] and missing in result["msg"] and server.url in result["msg"]
     assert listing(server.url) == {}
 
 
-def test_plain_http_registry_without_insecure_says_so(stack: Any, ollama_factory: Callable[[], Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_plain_http_registry_without_insecure_says_so(stack: Any, ollama_factory: Callable[[], Any], run: Runner) -> None:
     server = ollama_factory()
-    result = run("ollama_model", {"url": server.url, "name": stack.models[0], "retries": 0}, capsys)
+    result = run("ollama_model", {"url": server.url, "name": stack.models[0], "retries": 0})
     assert result["failed"] is True and "insecure: true" in result["msg"] and "HTTP response to HTTPS client" in result["msg"]
 
 
-def test_progress_is_reported_while_the_pull_runs(stack: Any, ollama_factory: Callable[[], Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_is_reported_while_the_pull_runs(stack: Any, ollama_factory: Callable[[], Any], tmp_path: Path, run: Runner) -> None:
     """A watcher reads the progress file during the pull, as the model_sync role does through async_status."""
     server = ollama_factory()
     progress_file = tmp_path / "progress.json"
@@ -214,7 +207,7 @@ def test_progress_is_reported_while_the_pull_runs(stack: Any, ollama_factory: Ca
     watcher.start()
     try:
         result = run(
-            "ollama_models", {"url": server.url, "models": stack.models, "insecure": True, "progress_file": str(progress_file), "progress_interval": 1}, capsys
+            "ollama_models", {"url": server.url, "models": stack.models, "insecure": True, "progress_file": str(progress_file), "progress_interval": 1}
         )
     finally:
         time.sleep(0.3)
@@ -237,47 +230,62 @@ def test_progress_is_reported_while_the_pull_runs(stack: Any, ollama_factory: Ca
 # --------------------------------------------------------------------------------------
 
 
-def test_declared_set_one_request_when_nothing_to_do_and_prune(stack: Any, ollama_factory: Callable[[], Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_declared_set_one_request_when_nothing_to_do_and_prune(stack: Any, ollama_factory: Callable[[], Any], run: Runner) -> None:
     server = ollama_factory()
     a, b = stack.models
     base = {"url": server.url, "insecure": True}
 
-    first = run("ollama_models", {**base, "models": [a]}, capsys)
+    first = run("ollama_models", {**base, "models": [a]})
     assert first["changed"] is True and first["pulled"] == [a]
-    both = run("ollama_models", {**base, "models": [a, b]}, capsys, diff=True)
+    both = run("ollama_models", {**base, "models": [a, b]}, diff=True)
     assert both["changed"] is True and both["pulled"] == [b] and both["unchanged"] == [a]
     assert set(both["diff"]["after"]["models"]) == {a, b}
 
     # Every declared model present: one /api/tags request and no other.
-    noop = run("ollama_models", {**base, "models": [a.replace(":latest", ""), {"name": b}]}, capsys)
+    noop = run("ollama_models", {**base, "models": [a.replace(":latest", ""), {"name": b}]})
     assert noop["changed"] is False and noop["api_calls"] == ["GET /api/tags"]
     assert [m["action"] for m in noop["models"]] == ["none", "none"]
 
     # Prune: check mode predicts, changes nothing (verified by listing), then the real run deletes.
     before = listing(server.url)
-    predicted = run("ollama_models", {**base, "models": [b], "prune": True}, capsys, check_mode=True, diff=True)
+    predicted = run("ollama_models", {**base, "models": [b], "prune": True}, check_mode=True, diff=True)
     assert predicted["changed"] is True and predicted["deleted"] == [a] and predicted["api_calls"] == ["GET /api/tags"]
     assert predicted["diff"]["after"]["models"] == {b: before[b]["digest"]}
     assert listing(server.url) == before
 
-    pruned = run("ollama_models", {**base, "models": [b], "prune": True}, capsys)
+    pruned = run("ollama_models", {**base, "models": [b], "prune": True})
     assert pruned["changed"] is True and pruned["deleted"] == [a] and pruned["pulled"] == []
     assert set(listing(server.url)) == {b}
-    assert run("ollama_models", {**base, "models": [b], "prune": True}, capsys)["api_calls"] == ["GET /api/tags"]
+    assert run("ollama_models", {**base, "models": [b], "prune": True})["api_calls"] == ["GET /api/tags"]
 
 
-def test_check_mode_changes_nothing(
-    stack: Any, ollama_factory: Callable[[], Any], push_variant: Callable[[str, int], str], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_prune_with_an_empty_set_deletes_nothing_unless_prune_all(stack: Any, ollama_factory: Callable[[], Any], run: Runner) -> None:
+    server = ollama_factory()
+    name = stack.models[0]
+    base = {"url": server.url, "insecure": True}
+    assert run("ollama_model", {**base, "name": name})["changed"] is True
+    before = listing(server.url)
+
+    for models in ([], [{"name": "not-here", "state": "absent"}]):
+        refused = run("ollama_models", {**base, "models": models, "prune": True})
+        assert refused["failed"] is True and refused["changed"] is False
+        assert "would delete every model" in refused["msg"] and "prune_all: true" in refused["msg"]
+        assert listing(server.url) == before
+
+    emptied = run("ollama_models", {**base, "models": [], "prune": True, "prune_all": True})
+    assert emptied["changed"] is True and emptied["deleted"] == [name]
+    assert listing(server.url) == {}
+
+
+def test_check_mode_changes_nothing(stack: Any, ollama_factory: Callable[[], Any], push_variant: Callable[[str, int], str], run: Runner) -> None:
     """Pulls, updates, deletions and pruning, all in check mode: the server lists exactly what it did before."""
     server = ollama_factory()
     a, b = stack.models
-    assert run("ollama_model", {"url": server.url, "name": a, "insecure": True}, capsys)["changed"] is True
+    assert run("ollama_model", {"url": server.url, "name": a, "insecure": True})["changed"] is True
     before = listing(server.url)
     result = run(
         "ollama_models",
         {"url": server.url, "insecure": True, "prune": True, "models": [{"name": b, "state": "latest"}, {"name": "other:latest", "state": "absent"}]},
-        capsys,
         check_mode=True,
         diff=True,
     )
@@ -291,10 +299,10 @@ def test_check_mode_changes_nothing(
 # --------------------------------------------------------------------------------------
 
 
-def test_info_reports_what_the_server_says(stack: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_info_reports_what_the_server_says(stack: Any, run: Runner) -> None:
     url = stack.ollama_url
     a = stack.models[0]
-    result = run("ollama_model_info", {"url": url, "models": [a.replace(":latest", ""), "not-here"]}, capsys)
+    result = run("ollama_model_info", {"url": url, "models": [a.replace(":latest", ""), "not-here"]})
     assert result["changed"] is False
     assert result["version"] == httpx.get(f"{url}/api/version").json()["version"] == "0.11.4"
     assert {m["name"]: m["digest"] for m in result["models"]} == {n: m["digest"] for n, m in listing(url).items()}
@@ -306,7 +314,7 @@ def test_info_reports_what_the_server_says(stack: Any, capsys: pytest.CaptureFix
     assert {m["name"] for m in result["loaded"]} <= set(listing(url))
     assert result["api_calls"] == ["GET /api/version", "GET /api/tags", "POST /api/show", "POST /api/show", "GET /api/ps"]
 
-    queried = run("ollama_model_info", {"url": url, "query": f"[?name == '{a}']", "all_details": True, "gather": ["models", "details"]}, capsys)
+    queried = run("ollama_model_info", {"url": url, "query": f"[?name == '{a}']", "all_details": True, "gather": ["models", "details"]})
     assert [m["name"] for m in queried["models"]] == [a] and list(queried["details"]) == [a]
     assert queried["models_total"] >= 2
     assert queried["api_calls"] == ["GET /api/tags", "POST /api/show"]
@@ -317,9 +325,7 @@ def test_info_reports_what_the_server_says(stack: Any, capsys: pytest.CaptureFix
 # --------------------------------------------------------------------------------------
 
 
-def test_ollama_killed_mid_pull_and_restarted_the_pull_resumes_and_verifies(
-    stack: Any, ollama_factory: Callable[[], Any], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_ollama_killed_mid_pull_and_restarted_the_pull_resumes_and_verifies(stack: Any, ollama_factory: Callable[[], Any], run: Runner) -> None:
     server = ollama_factory()
     name = stack.models[0]
     blobs = Path(server.models_dir) / "blobs"
@@ -343,7 +349,7 @@ def test_ollama_killed_mid_pull_and_restarted_the_pull_resumes_and_verifies(
 
     chaos = threading.Thread(target=crash_and_restart, daemon=True)
     chaos.start()
-    result = run("ollama_model", {"url": server.url, "name": name, "insecure": True, "retries": 5, "retry_backoff": 1, "timeout": 30}, capsys)
+    result = run("ollama_model", {"url": server.url, "name": name, "insecure": True, "retries": 5, "retry_backoff": 1, "timeout": 30})
     chaos.join(90)
     assert "killed_at" in events, "the pull ended before the test could kill Ollama"
     assert result.get("failed") is not True, result.get("msg")
@@ -357,9 +363,7 @@ def test_ollama_killed_mid_pull_and_restarted_the_pull_resumes_and_verifies(
     assert result["pulled_bytes"] == listing(server.url)[name]["size"]
 
 
-def test_stalled_pull_is_abandoned_and_resumed_without_downloading_again(
-    stack: Any, ollama_factory: Callable[[], Any], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_stalled_pull_is_abandoned_and_resumed_without_downloading_again(stack: Any, ollama_factory: Callable[[], Any], run: Runner) -> None:
     """A real stall: Ollama repeats the same progress line for about a second after each layer of the
     tiny model, which a stall_timeout of 0.3 s takes for a stall. Each abandoned attempt leaves the
     server running, so the next attempt continues: a finished layer is never fetched again."""
@@ -383,7 +387,7 @@ def test_stalled_pull_is_abandoned_and_resumed_without_downloading_again(
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        result = run("ollama_model", {"url": server.url, "name": name, "insecure": True, "stall_timeout": 0.3, "retries": 10, "retry_backoff": 0.1}, capsys)
+        result = run("ollama_model", {"url": server.url, "name": name, "insecure": True, "stall_timeout": 0.3, "retries": 10, "retry_backoff": 0.1})
     finally:
         stop.set()
         watcher.join(5)
@@ -398,29 +402,27 @@ def test_stalled_pull_is_abandoned_and_resumed_without_downloading_again(
     assert result["pulled_bytes"] == listing(server.url)[name]["size"]
 
 
-def test_registry_stopped_clear_error_nothing_claimed(
-    stack: Any, ollama_factory: Callable[[], Any], registry_factory: Callable[[], Any], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_registry_stopped_clear_error_nothing_claimed(stack: Any, ollama_factory: Callable[[], Any], registry_factory: Callable[[], Any], run: Runner) -> None:
     registry = registry_factory()
     server = ollama_factory()
     a, b = (f"{registry.host}/{m.split('/', 1)[1]}" for m in stack.models)
     base = {"url": server.url, "insecure": True, "retries": 1, "retry_backoff": 0.2}
-    assert run("ollama_model", {**base, "name": a}, capsys)["changed"] is True
+    assert run("ollama_model", {**base, "name": a})["changed"] is True
     digest_a = listing(server.url)[a]["digest"]
 
     registry.stop()
-    missing = run("ollama_model", {**base, "name": b}, capsys)
+    missing = run("ollama_model", {**base, "name": b})
     assert missing["failed"] is True and missing["changed"] is False and missing["model"] is None
     assert missing["error"]["type"] == "OllamaRegistryError" and missing["attempts"] == 2
     assert registry.host in missing["msg"] and "connection refused" in missing["msg"] and "registry" in missing["msg"]
     assert b not in listing(server.url)
 
-    latest = run("ollama_model", {**base, "name": a, "state": "latest"}, capsys)
+    latest = run("ollama_model", {**base, "name": a, "state": "latest"})
     assert latest["failed"] is True and latest["changed"] is False
     assert listing(server.url)[a]["digest"] == digest_a  # the model there is untouched
 
     # Check mode cannot ask the stopped registry either: it says so and assumes a change.
-    predicted = run("ollama_model", {**base, "name": a, "state": "latest"}, capsys, check_mode=True)
+    predicted = run("ollama_model", {**base, "name": a, "state": "latest"}, check_mode=True)
     assert predicted["changed"] is True and predicted["registry_digest"] is None
     warnings = [w["event"]["msg"] if isinstance(w, dict) else str(w) for w in predicted.get("warnings", [])]
     assert any("check mode cannot tell whether" in w and registry.host in w for w in warnings), warnings

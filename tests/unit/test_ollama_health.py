@@ -8,6 +8,7 @@ line in an answer, a stream that never says done, a server answering 500.
 from __future__ import annotations
 
 import json
+import math
 import random
 import statistics
 from collections.abc import Callable, Iterator
@@ -15,11 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mlops.ollama.plugins.module_utils import _ollama_health as health
+from ansible_collections.mlops.ollama.plugins.module_utils import _ollama_health_cli as cli
 from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import CONNECTION_ARGSPEC, OllamaClient
-from ansible_collections.mlops.ollama.plugins.modules import ollama_health as module
 
 URL = "http://ollama.test:11434"
 MODEL = "llama3.2:1b"
@@ -133,7 +134,7 @@ def test_probe_kind_from_capabilities(capabilities: Any, kind: str) -> None:
     assert health.probe_kind(capabilities) == kind
 
 
-def test_status_codes_are_the_seed_scripts_exit_codes() -> None:
+def test_status_codes_are_the_commands_exit_codes() -> None:
     assert health.STATUS_CODES == {"healthy": 0, "api_unreachable": 1, "model_missing": 2, "inference_failed": 3, "degraded": 4}
 
 
@@ -175,12 +176,20 @@ def test_argspec_defaults_match_the_parameters() -> None:
     ("changes", "message"),
     [
         ({"num_predict": 0}, "num_predict must be at least 1"),
-        ({"max_latency_s": 0}, "max_latency_s must be greater than 0"),
+        ({"max_latency_s": 0}, "max_latency_s must be a finite number of seconds greater than 0"),
+        ({"max_latency_s": math.nan}, "max_latency_s must be a finite number of seconds greater than 0"),
+        ({"max_latency_s": math.inf}, "max_latency_s must be a finite number of seconds greater than 0"),
+        ({"stall_timeout_s": math.nan}, "timeout must be a finite number of seconds greater than 0"),
+        ({"models": ["ok", "llama 3"]}, r"models\[1\] 'llama 3' is not a valid Ollama model name"),
+        ({"inference_models": ["../x"]}, r"inference_models\[0\] '../x'"),
         ({"concurrency": -1}, "concurrency must be 0"),
         ({"concurrency": 2, "requests": 0}, "requests must be at least 1"),
-        ({"concurrency": 2, "load_duration_s": 0}, "load_duration_s must be greater than 0"),
+        ({"concurrency": 2, "load_duration_s": 0}, "load_duration_s must be a finite number of seconds greater than 0"),
+        ({"concurrency": 2, "load_duration_s": math.inf}, "load_duration_s must be a finite number of seconds greater than 0"),
+        ({"load_max_failure_rate": math.nan}, "load_max_failure_rate is a fraction"),
         ({"load_max_failure_rate": 1.5}, "load_max_failure_rate is a fraction"),
-        ({"min_tokens_per_s": -1}, "min_tokens_per_s must not be negative"),
+        ({"min_tokens_per_s": -1}, "min_tokens_per_s must be a finite rate, 0 or more"),
+        ({"min_tokens_per_s": math.nan}, "min_tokens_per_s must be a finite rate, 0 or more"),
         ({"prompt": ""}, "prompt must not be empty"),
         ({"inference_options": {"num_predict": 5}}, "use the num_predict option"),
     ],
@@ -390,7 +399,7 @@ def test_root_that_is_not_ollama_is_api_unreachable() -> None:
     assert "Ollama is running" in report.checks["api"]["message"]
 
 
-def test_summary_has_the_seed_scripts_shape() -> None:
+def test_summary_shape() -> None:
     report = _run(FakeOllama(), probes=["generate"])
     text = health.render_summary(report)
     assert text.startswith("======================================\n  Ollama Health Check\n======================================\n")
@@ -408,7 +417,7 @@ def test_summary_has_the_seed_scripts_shape() -> None:
 
 def test_cli_exit_code_inference_failed(capsys: pytest.CaptureFixture[str]) -> None:
     fake = FakeOllama(status_500=("/api/generate", "/api/chat"))
-    code = health.main(["--url", URL, "--model", MODEL, "--retries", "0"], transport=httpx.MockTransport(fake))
+    code = cli.main(["--url", URL, "--model", MODEL, "--retries", "0"], transport=httpx.MockTransport(fake))
     out = capsys.readouterr().out
     assert code == 3
     assert "[FAIL] Inference failed (" in out
@@ -418,42 +427,102 @@ def test_cli_exit_code_inference_failed(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_cli_usage_error_is_not_a_health_code(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
-        health.main(["--internal", "--url", URL])
-    assert exc.value.code == health.EXIT_USAGE
-    assert health.main(["--url", URL, "--num-predict", "0"]) == health.EXIT_USAGE
+        cli.main(["--internal", "--url", URL])
+    assert exc.value.code == cli.EXIT_USAGE
+    assert cli.main(["--url", URL, "--num-predict", "0"]) == cli.EXIT_USAGE
     assert "num_predict must be at least 1" in capsys.readouterr().err
 
 
 def test_cli_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
-    parser = health.build_parser()
+    parser = cli.build_parser()
     monkeypatch.delenv("OLLAMA_EXTERNAL_URL", raising=False)
     monkeypatch.delenv("OLLAMA_INTERNAL_URL", raising=False)
-    assert health._cli_url(parser.parse_args([])) == "https://ollama.home.jetzinger.com"
-    assert health._cli_url(parser.parse_args(["--external"])) == "https://ollama.home.jetzinger.com"
-    assert health._cli_url(parser.parse_args(["--internal"])) == "http://ollama.ml.svc.cluster.local:11434"
-    assert health._cli_url(parser.parse_args(["--url", "http://x:1"])) == "http://x:1"
+    assert cli.cli_url(parser.parse_args(["--internal"])) == "http://ollama.ml.svc.cluster.local:11434"
+    assert cli.cli_url(parser.parse_args(["--url", "http://x:1/"])) == "http://x:1"
     monkeypatch.setenv("OLLAMA_INTERNAL_URL", "http://ollama.other.svc:11434")
-    assert health._cli_url(parser.parse_args(["--internal"])) == "http://ollama.other.svc:11434"
+    assert cli.cli_url(parser.parse_args(["--internal"])) == "http://ollama.other.svc:11434"
+    monkeypatch.setenv("OLLAMA_EXTERNAL_URL", "https://ollama.example.com/")
+    assert cli.cli_url(parser.parse_args([])) == "https://ollama.example.com"
+    assert cli.cli_url(parser.parse_args(["--external"])) == "https://ollama.example.com"
+
+
+@pytest.mark.parametrize("argv", [[], ["--external"]], ids=["default", "external"])
+def test_cli_external_needs_an_explicit_url(argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """No built-in external endpoint: without OLLAMA_EXTERNAL_URL the command says what to give, and sends nothing."""
+    monkeypatch.delenv("OLLAMA_EXTERNAL_URL", raising=False)
+    assert cli.main(argv, transport=httpx.MockTransport(lambda request: pytest.fail(f"unexpected request {request.url}"))) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "--url URL" in err and "--internal" in err and "OLLAMA_EXTERNAL_URL" in err
+
+
+def test_cli_help_names_no_default_external_host(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = capsys.readouterr().out
+    assert "OLLAMA_EXTERNAL_URL" in text and "https://" not in text
 
 
 # --------------------------------------------------------------------------------------
-# The module: argument handling (its behaviour against a server is in the live tests)
+# The module: argument handling (its behaviour against a server is in the live tests;
+# the option checks every Ollama module shares are in test_ollama_module.py)
 # --------------------------------------------------------------------------------------
 
 
-def _run_module(args: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    with patch_module_args(args), pytest.raises(SystemExit):
-        module.main()
-    return json.loads(capsys.readouterr().out)
-
-
-def test_module_rejects_bad_parameters_by_name(capsys: pytest.CaptureFixture[str]) -> None:
-    result = _run_module({"url": URL, "models": [MODEL], "num_predict": 0}, capsys)
+def test_module_rejects_bad_parameters_by_name(run_module: Callable[..., dict[str, Any]]) -> None:
+    result = run_module("ollama_health", {"url": URL, "models": [MODEL], "num_predict": 0})
     assert result["failed"] is True
     assert "num_predict must be at least 1" in result["msg"]
 
 
-def test_module_rejects_unknown_fail_on(capsys: pytest.CaptureFixture[str]) -> None:
-    result = _run_module({"url": URL, "fail_on": ["sad"]}, capsys)
-    assert result["failed"] is True
-    assert "fail_on" in result["msg"]
+def test_module_fails_on_a_listed_status_and_warns_otherwise(run_module: Callable[..., dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeOllama(status_500=("/api/generate", "/api/chat"))
+    real = OllamaClient.from_module_params.__func__  # type: ignore[attr-defined]
+
+    def factory(cls: type[OllamaClient], params: dict[str, Any], **overrides: Any) -> OllamaClient:
+        return real(cls, params, transport=httpx.MockTransport(fake), **overrides)
+
+    monkeypatch.setattr(OllamaClient, "from_module_params", classmethod(factory))
+    # Recorded here: once another test has loaded Ansible's controller side, warnings go to its display, not the result.
+    warned: list[str] = []
+    monkeypatch.setattr(AnsibleModule, "warn", lambda self, message: warned.append(message))
+    args = {"url": URL, "models": [MODEL], "retries": 0}
+    failed = run_module("ollama_health", args)
+    assert failed["failed"] is True and failed["status"] == "inference_failed" and failed["status_code"] == 3
+    assert failed["msg"].startswith(f"Ollama health at {URL} is inference_failed (code 3)")
+    passed = run_module("ollama_health", {**args, "fail_on": ["api_unreachable"]})
+    assert passed.get("failed") is not True and passed["status"] == "inference_failed"
+    assert len(warned) == 1 and warned[0].startswith(f"Ollama health at {URL} is inference_failed (code 3)")
+
+
+def test_the_command_ships_every_file_it_imports() -> None:
+    """scripts/ollama-health's SOURCES is the import closure of _ollama_health_cli (what a flat ConfigMap must hold)."""
+    import ast
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    utils = repo / "plugins" / "module_utils"
+    prefix = "ansible_collections.mlops.ollama.plugins.module_utils."
+    needed: set[str] = set()
+    todo = ["_ollama_health_cli.py"]
+    while todo:
+        name = todo.pop()
+        needed.add(name)
+        for node in ast.walk(ast.parse((utils / name).read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(prefix):
+                target = node.module[len(prefix) :] + ".py"
+                if target not in needed and not _only_for_typing(node, (utils / name).read_text()):
+                    todo.append(target)
+    script = ast.parse((repo / "scripts" / "ollama-health").read_text())
+    sources = next(ast.literal_eval(n.value) for n in ast.walk(script) if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "SOURCES")
+    assert set(sources) == needed and len(sources) == len(needed)
+
+
+def _only_for_typing(node: Any, text: str) -> bool:
+    """Imports under ``if TYPE_CHECKING:`` never run, so the command need not ship them."""
+    import ast
+
+    for block in ast.walk(ast.parse(text)):
+        if isinstance(block, ast.If) and getattr(block.test, "id", "") == "TYPE_CHECKING":
+            if any(isinstance(inner, ast.ImportFrom) and inner.module == node.module and inner.lineno == node.lineno for inner in ast.walk(block)):
+                return True
+    return False

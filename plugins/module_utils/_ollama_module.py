@@ -1,0 +1,159 @@
+# Copyright: (c) mlops.ollama contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one way an Ollama module runs: argument spec, libraries, parameter checks, client, errors, result.
+
+PRIVATE: this file is not part of the collection's public API and may change at
+any time. The public surfaces built on it are the ``mlops.ollama.ollama_model``,
+``ollama_models``, ``ollama_model_info`` and ``ollama_health`` modules.
+
+A module builds its ``AnsibleModule`` from ``argument_spec(own)`` and calls
+``run_ollama_module(module, prepare, execute)``:
+
+1. httpx (and jmespath, when ``query`` is set) must be importable;
+2. the connection options, then ``prepare(params, check_mode)``, check every option and
+   return what to do; nothing has been sent and no client exists yet, so a bad value
+   fails naming the option and nothing else happens;
+3. the client comes from ``client_factory`` (``OllamaClient.from_module_params``);
+4. ``execute(run, prepared)`` returns the result; it may call ``run.fail(...)`` to fail
+   with a partial result (what was done before an error);
+5. ``OllamaError`` becomes ``fail_json`` here, with the structured error; any other
+   exception is a bug and fails as "An unexpected error occurred" with its traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import (
+    CONNECTION_ARGSPEC,
+    HAS_HTTPX,
+    HTTPX_IMPORT_ERROR,
+    OllamaClient,
+    OllamaError,
+    OllamaParameterError,
+    error_result,
+)
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_connection import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_RETRIES,
+    DEFAULT_RETRY_BACKOFF,
+    DEFAULT_URL,
+    connection_settings,
+)
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_info import HAS_JMESPATH, JMESPATH_IMPORT_ERROR
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible.module_utils.basic import AnsibleModule
+
+ClientFactory = Callable[[dict[str, Any]], OllamaClient]
+Prepared = TypeVar("Prepared")
+
+
+def argument_spec(own: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The connection options plus a module's own (deep copies: Ansible mutates specs)."""
+    spec = copy.deepcopy(CONNECTION_ARGSPEC)
+    spec.update(copy.deepcopy(own))
+    return spec
+
+
+def check_connection_params(params: dict[str, Any]) -> None:
+    """The connection options, checked by the client's own rule before any client exists (``OllamaParameterError``)."""
+
+    def given(name: str, default: Any) -> Any:
+        value = params.get(name)
+        return default if value is None else value
+
+    connection_settings(
+        given("url", DEFAULT_URL),
+        validate_certs=given("validate_certs", True),
+        ca_path=params.get("ca_path"),
+        api_token=params.get("api_token"),
+        connect_timeout=given("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+        read_timeout=given("timeout", DEFAULT_READ_TIMEOUT),
+        retries=given("retries", DEFAULT_RETRIES),
+        retry_backoff=given("retry_backoff", DEFAULT_RETRY_BACKOFF),
+    )
+
+
+class ModuleRun:
+    """What ``execute`` works with: the module's options, the client, and the one way to fail."""
+
+    def __init__(self, module: AnsibleModule, client: OllamaClient, client_factory: ClientFactory) -> None:
+        self.module = module
+        self.client = client
+        self._factory = client_factory
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.module.params
+
+    @property
+    def check_mode(self) -> bool:
+        return bool(self.module.check_mode)
+
+    @property
+    def diff(self) -> bool:
+        return bool(self.module._diff)
+
+    def warn(self, message: str) -> None:
+        self.module.warn(message)
+
+    def another_client(self, **overrides: Any) -> OllamaClient:
+        """A second client on the same endpoint, with some options changed (``retries=0``)."""
+        return self._factory({**self.module.params, **overrides})
+
+    def fail(self, error: BaseException | str, **result: Any) -> NoReturn:
+        fail(self.module, error, **result)
+
+
+def fail(module: AnsibleModule, error: BaseException | str, **result: Any) -> NoReturn:
+    """The one place an error becomes ``fail_json``."""
+    result.setdefault("changed", False)
+    if isinstance(error, OllamaError):
+        module.fail_json(**error_result(error), exception=traceback.format_exc(), **result)
+    if isinstance(error, OSError):
+        module.fail_json(msg=f"{error.filename or 'a file'} could not be written: {error.strerror or error}", exception=traceback.format_exc(), **result)
+    module.fail_json(msg=str(error), **result)
+    raise AssertionError("fail_json returned")  # pragma: no cover - fail_json exits
+
+
+def require_libraries(module: AnsibleModule) -> None:
+    from ansible.module_utils.basic import missing_required_lib
+
+    if not HAS_HTTPX:
+        module.fail_json(msg=missing_required_lib("httpx"), exception=HTTPX_IMPORT_ERROR)
+    if module.params.get("query") and not HAS_JMESPATH:
+        module.fail_json(msg=missing_required_lib("jmespath") + " (needed by the query option)", exception=JMESPATH_IMPORT_ERROR)
+
+
+def run_ollama_module(
+    module: AnsibleModule,
+    prepare: Callable[[dict[str, Any], bool], Prepared],
+    execute: Callable[[ModuleRun, Prepared], dict[str, Any]],
+    *,
+    client_factory: ClientFactory | None = None,
+) -> NoReturn:
+    """Run one Ollama module (see the file's docstring); always ends in ``exit_json`` or ``fail_json``."""
+    require_libraries(module)
+    try:
+        check_connection_params(module.params)
+        prepared = prepare(module.params, bool(module.check_mode))
+    except ValueError as exc:  # ModelParameterError, OllamaParameterError and the value rules' errors
+        fail(module, exc)
+    factory = client_factory or OllamaClient.from_module_params
+    client: OllamaClient | None = None
+    try:
+        client = factory(module.params)
+        result = execute(ModuleRun(module, client, factory), prepared)
+    except OllamaParameterError as exc:  # found only when the client first connects: an unreadable ca_path
+        fail(module, exc)
+    except OllamaError as exc:
+        fail(module, exc, api_calls=list(client.requests_made) if client is not None else [])
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug: fail cleanly, keep the traceback
+        module.fail_json(msg=f"An unexpected error occurred: {type(exc).__name__}: {exc}", exception=traceback.format_exc(), changed=False)
+    module.exit_json(**result)
+    raise AssertionError("exit_json returned")  # pragma: no cover - exit_json exits
