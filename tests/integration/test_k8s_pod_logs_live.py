@@ -63,7 +63,7 @@ def test_logs_tail_timestamps_and_follow_until_inference(kubeconfig: str, namesp
 def test_logs_follow_timeout_names_pods(kubeconfig: str, namespace: str, run_module: ModuleRunner) -> None:
     deploy(namespace)
     res = run_module(
-        "k8s_pod_logs", base(kubeconfig, namespace, deployment="ollama", follow=True, until_regex="no such line xyz", timeout=1.5, since_seconds=1), capsys
+        "k8s_pod_logs", base(kubeconfig, namespace, deployment="ollama", follow=True, until_regex="no such line xyz", timeout=1.5, since_seconds=1)
     )
     assert res["failed"] is True and res["timed_out"] is True
     assert "did not appear in any pod after 1.5 s" in res["msg"] and "ollama-" in res["msg"]
