@@ -128,7 +128,7 @@ def test_declared_entry_without_a_name_fails_in_preflight(tmp_path, ollama_facto
 
 @pytest.mark.parametrize(
     "bad",
-    [{"model_sync_progress_interval": 0}, {"model_sync_progress_interval": 11}, {"model_sync_timeout": "soon"}],
+    [{"model_sync_progress_interval": 0}, {"model_sync_progress_interval": 11}, {"model_sync_timeout": 0}],
     ids=lambda b: "-".join(map(str, b.items())),
 )
 def test_bad_durations_fail_in_preflight(tmp_path, bad, ollama_factory):
