@@ -3,6 +3,10 @@
 Each case runs ansible-playbook (JSON callback) with the role and bad extra vars against
 the local stack's real API server, then checks the failed task's msg names the variable,
 that the run reported no change, and that no object of the role exists in the cluster.
+
+The cases a value's own rule decides (a name, a quantity, a port, a duration, a count) need no
+cluster: they run against an API server address nothing listens on, so a value that slipped
+through preflight shows as a failed cluster read instead of a message naming the variable.
 """
 
 from __future__ import annotations
@@ -37,8 +41,17 @@ def namespace(kube):
     core.delete_namespace(name)
 
 
-def run_role(stack, tmp_path: Path, role: str, extra_vars: dict) -> dict:
-    """Run one role of the collection on localhost; return the JSON callback's result."""
+# Nothing listens here: a run that gets past the static preflight fails at its first cluster read.
+NO_CLUSTER = "https://127.0.0.1:9"
+# The static preflight is done once the role reads the cluster.
+FIRST_CLUSTER_READ = {"k3s_ml_namespace": "Read namespace", "ollama_deploy": "Read the namespace, the storage class and the Deployment"}
+
+
+def run_role(stack, tmp_path: Path, role: str, extra_vars: dict, *, expect_failure: bool = True) -> dict:
+    """Run one role of the collection on localhost; return the JSON callback's result.
+
+    ``stack`` None: no cluster (K8S_AUTH_HOST points where nothing listens).
+    """
     playbook = tmp_path / "play.yml"
     playbook.write_text(f"- name: Run {role} with bad input\n  hosts: localhost\n  gather_facts: false\n  roles:\n    - role: mlops.ollama.{role}\n")
     inventory = tmp_path / "hosts.yml"
@@ -49,10 +62,14 @@ def run_role(stack, tmp_path: Path, role: str, extra_vars: dict) -> dict:
             "ANSIBLE_COLLECTIONS_PATH": str(REPO / "build"),
             "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
             "ANSIBLE_FORCE_COLOR": "0",
-            "K8S_AUTH_KUBECONFIG": stack.kubeconfig,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         }
     )
+    if stack is None:
+        env.pop("K8S_AUTH_KUBECONFIG", None)
+        env.update({"K8S_AUTH_HOST": NO_CLUSTER, "K8S_AUTH_API_KEY": "none", "K8S_AUTH_VERIFY_SSL": "false", "HOME": str(tmp_path)})
+    else:
+        env["K8S_AUTH_KUBECONFIG"] = stack.kubeconfig
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook), "-e", json.dumps(extra_vars)],
         capture_output=True,
@@ -62,7 +79,8 @@ def run_role(stack, tmp_path: Path, role: str, extra_vars: dict) -> dict:
         timeout=300,
         check=False,
     )
-    assert proc.returncode != 0, f"the run should have failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    if expect_failure:
+        assert proc.returncode != 0, f"the run should have failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return json.loads(proc.stdout)
 
 
@@ -165,3 +183,136 @@ def test_ingressroute_without_its_crd_fails_before_any_change(stack, kube, names
     assert "ollama_deploy_ingress_kind" in msg and INGRESSROUTE_CRD in msg
     assert_nothing_changed(result)
     assert role_objects(kube, namespace) == []
+
+
+# (variable the message must name, extra vars): each is refused by the role's preflight, with no cluster at all.
+OLLAMA_DEPLOY_STATIC = {
+    "root user with runAsNonRoot": ("ollama_deploy_run_as_user", {"ollama_deploy_run_as_user": 0}),
+    "uid beyond int32": ("ollama_deploy_run_as_user", {"ollama_deploy_run_as_user": 2**31}),
+    "negative group": ("ollama_deploy_fs_group", {"ollama_deploy_fs_group": -1}),
+    "name with a trailing newline": ("ollama_deploy_name", {"ollama_deploy_name": "ollama\n"}),
+    "Service name starting with a digit": ("ollama_deploy_name", {"ollama_deploy_name": "1ollama"}),
+    "namespace with a trailing newline": ("ollama_deploy_namespace", {"ollama_deploy_namespace": "ml\n"}),
+    "quantity with a trailing newline": (
+        "ollama_deploy_resources",
+        {"ollama_deploy_resources": {"requests": {"cpu": "500m\n", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}}},
+    ),
+    "negative quantity": ("ollama_deploy_resources", {"ollama_deploy_resources": {"requests": {"cpu": "-1"}}}),
+    "request above its limit, other suffixes": (
+        "ollama_deploy_resources",
+        {"ollama_deploy_resources": {"requests": {"memory": "5e9"}, "limits": {"memory": "4Gi"}}},
+    ),
+    "resources with an unknown section": ("ollama_deploy_resources", {"ollama_deploy_resources": {"request": {"cpu": "1"}}}),
+    "PVC size with a trailing newline": ("ollama_deploy_pvc_size", {"ollama_deploy_pvc_size": "50Gi\n"}),
+    "PVC size 0": ("ollama_deploy_pvc_size", {"ollama_deploy_pvc_size": "0"}),
+    "negative wait timeout": ("ollama_deploy_wait_timeout", {"ollama_deploy_wait_timeout": -5}),
+    "wait timeout 0": ("ollama_deploy_wait_timeout", {"ollama_deploy_wait_timeout": 0}),
+    "keep-alive Ollama cannot read": ("ollama_deploy_keep_alive", {"ollama_deploy_keep_alive": "5 minutes"}),
+    "replicas far beyond any cluster": ("ollama_deploy_replicas", {"ollama_deploy_replicas": 100000}),
+    "HPA maximum far beyond any cluster": ("ollama_deploy_replicas_max", {"ollama_deploy_hpa_enabled": True, "ollama_deploy_hpa_max_replicas": 100000}),
+    "negative revision history": ("ollama_deploy_revision_history_limit", {"ollama_deploy_revision_history_limit": -1}),
+    "negative grace period": ("ollama_deploy_termination_grace_period", {"ollama_deploy_termination_grace_period": -1}),
+    "probe period 0": ("ollama_deploy_readiness_probe.periodSeconds", {"ollama_deploy_readiness_probe": {"periodSeconds": 0}}),
+    "liveness success threshold 2": ("ollama_deploy_liveness_probe.successThreshold", {"ollama_deploy_liveness_probe": {"successThreshold": 2}}),
+    "probe timeout as text": ("ollama_deploy_startup_probe.timeoutSeconds", {"ollama_deploy_startup_probe": {"timeoutSeconds": "5s"}}),
+    "Service port 0": ("ollama_deploy_service_port", {"ollama_deploy_service_port": 0}),
+    "Service port above 65535": ("ollama_deploy_service_port", {"ollama_deploy_service_port": 70000}),
+    "image tag with a trailing newline": ("ollama_deploy_image_tag", {"ollama_deploy_image_tag": "0.17.4\n"}),
+    "image repository with a space": ("ollama_deploy_image_repository", {"ollama_deploy_image_repository": "docker.io/ollama /ollama"}),
+    "label value with a space": ("ollama_deploy_part_of", {"ollama_deploy_part_of": "mlops ollama"}),
+    "pull secret that is no name": ("ollama_deploy_image_pull_secrets", {"ollama_deploy_image_pull_secrets": ["Registry Key"]}),
+    "existing claim that is no name": ("ollama_deploy_existing_claim", {"ollama_deploy_storage": "existing", "ollama_deploy_existing_claim": "Models_PVC"}),
+    "node selector value with a space": ("ollama_deploy_node_selector", {"ollama_deploy_node_selector": {"gpu": "a b"}}),
+    "environment variable name with a space": ("ollama_deploy_extra_env", {"ollama_deploy_extra_env": {"MY VAR": "1"}}),
+    "listen address with a port": ("ollama_deploy_listen_address", {"ollama_deploy_listen_address": "0.0.0.0:11434"}),
+    "models dir escaping the volume": ("ollama_deploy_models_dir", {"ollama_deploy_models_dir": "/root/.ollama/../../etc"}),
+    "ingress host that is an IP": ("ollama_deploy_ingress_host", {"ollama_deploy_ingress_enabled": True, "ollama_deploy_ingress_host": "10.0.0.1"}),
+    "ingress host with a trailing newline": (
+        "ollama_deploy_ingress_host",
+        {"ollama_deploy_ingress_enabled": True, "ollama_deploy_ingress_host": "ollama.example.com\n"},
+    ),
+    "ingress path with a space": (
+        "ollama_deploy_ingress_path",
+        {"ollama_deploy_ingress_enabled": True, "ollama_deploy_ingress_host": "ollama.example.com", "ollama_deploy_ingress_path": "/a b"},
+    ),
+    "TLS secret that is no name": (
+        "ollama_deploy_ingress_tls_secret",
+        {"ollama_deploy_ingress_enabled": True, "ollama_deploy_ingress_host": "ollama.example.com", "ollama_deploy_ingress_tls_secret": "TLS"},
+    ),
+}
+
+K3S_ML_NAMESPACE_STATIC = {
+    "namespace with a trailing newline": ("k3s_ml_namespace_name", {"k3s_ml_namespace_name": "ml\n"}),
+    "quota with a trailing newline": (
+        "k3s_ml_namespace_quota_requests_cpu",
+        {"k3s_ml_namespace_quota_enabled": True, "k3s_ml_namespace_quota_requests_cpu": "8\n"},
+    ),
+    "negative quota": ("k3s_ml_namespace_quota_limits_memory", {"k3s_ml_namespace_quota_enabled": True, "k3s_ml_namespace_quota_limits_memory": "-1Gi"}),
+    "fractional PVC count": ("k3s_ml_namespace_quota_pvcs", {"k3s_ml_namespace_quota_enabled": True, "k3s_ml_namespace_quota_pvcs": 1.5}),
+    "fractional GPU count": ("k3s_ml_namespace_quota_gpus", {"k3s_ml_namespace_quota_enabled": True, "k3s_ml_namespace_quota_gpus": "0.5"}),
+    "extra quota with a bad key": ("k3s_ml_namespace_quota_extra", {"k3s_ml_namespace_quota_enabled": True, "k3s_ml_namespace_quota_extra": {"bad key": "1"}}),
+    "limit range quantity with a newline": (
+        "k3s_ml_namespace_limit_range_max",
+        {"k3s_ml_namespace_limit_range_enabled": True, "k3s_ml_namespace_limit_range_max": {"cpu": "8\n"}},
+    ),
+    "default request above default limit": (
+        "k3s_ml_namespace_limit_range_default_request.cpu",
+        {"k3s_ml_namespace_limit_range_enabled": True, "k3s_ml_namespace_limit_range_default_request": {"cpu": "3"}},
+    ),
+    "PVC minimum above maximum": (
+        "k3s_ml_namespace_limit_range_pvc_min_storage",
+        {"k3s_ml_namespace_limit_range_enabled": True, "k3s_ml_namespace_limit_range_pvc_min_storage": "1Ti"},
+    ),
+    "ServiceAccount name that is no name": (
+        "k3s_ml_namespace_automation_name",
+        {"k3s_ml_namespace_automation_enabled": True, "k3s_ml_namespace_automation_name": "Automation"},
+    ),
+    "NetworkPolicy port 0": (
+        "k3s_ml_namespace_network_policy_port",
+        {"k3s_ml_namespace_network_policy_enabled": True, "k3s_ml_namespace_network_policy_port": 0},
+    ),
+    "allowed namespace with a newline": (
+        "k3s_ml_namespace_network_policy_allow_namespaces",
+        {"k3s_ml_namespace_network_policy_enabled": True, "k3s_ml_namespace_network_policy_allow_namespaces": ["ingress\n"]},
+    ),
+    "label key with a space": ("k3s_ml_namespace_labels", {"k3s_ml_namespace_labels": {"team name": "ml"}}),
+    "part-of with a space": ("k3s_ml_namespace_part_of", {"k3s_ml_namespace_part_of": "mlops ollama"}),
+    "Pod Security version that is none": ("k3s_ml_namespace_pod_security_version", {"k3s_ml_namespace_pod_security_version": "1.30"}),
+}
+
+
+@pytest.mark.parametrize(("role", "case"), [("ollama_deploy", c) for c in OLLAMA_DEPLOY_STATIC] + [("k3s_ml_namespace", c) for c in K3S_ML_NAMESPACE_STATIC])
+def test_preflight_refuses_a_value_against_its_rule(tmp_path, role, case):
+    variable, extra_vars = (OLLAMA_DEPLOY_STATIC if role == "ollama_deploy" else K3S_ML_NAMESPACE_STATIC)[case]
+    result = run_role(None, tmp_path, role, extra_vars)
+    task, msg = failure(result)
+    assert not task.split(" : ", 1)[-1].startswith(FIRST_CLUSTER_READ[role]), f"{case}: preflight let it through to the cluster ({msg[:300]!r})"
+    assert variable in msg, f"{case}: {task!r} failed with {msg!r}, which does not name {variable}"
+    assert_nothing_changed(result)
+
+
+@pytest.mark.parametrize(
+    ("role", "extra_vars"),
+    [
+        ("ollama_deploy", {"ollama_deploy_resources": {"requests": {"cpu": "1e-1", "memory": "1e9"}, "limits": {"cpu": "2.", "memory": "4Gi"}}}),
+        ("ollama_deploy", {"ollama_deploy_pvc_size": "5e10", "ollama_deploy_keep_alive": "-1", "ollama_deploy_replicas": 50}),
+        ("ollama_deploy", {"ollama_deploy_ingress_enabled": True, "ollama_deploy_ingress_host": "*.example.com", "ollama_deploy_ingress_tls": False}),
+        (
+            "k3s_ml_namespace",
+            {
+                "k3s_ml_namespace_quota_enabled": True,
+                "k3s_ml_namespace_quota_requests_cpu": "1e3",
+                "k3s_ml_namespace_quota_pvcs": "1e1",
+                "k3s_ml_namespace_quota_gpus": 2,
+                "k3s_ml_namespace_limit_range_enabled": True,
+                "k3s_ml_namespace_limit_range_default_request": {"cpu": "1500m"},
+                "k3s_ml_namespace_limit_range_default_limit": {"cpu": "2"},
+            },
+        ),
+    ],
+    ids=["exponent quantities", "exponent PVC size, keep-alive -1, replicas at the ceiling", "wildcard ingress host", "exponent quota and limit range"],
+)
+def test_preflight_accepts_what_kubernetes_accepts(tmp_path, role, extra_vars):
+    """Quantities such as 1e3 pass the static preflight: the run gets as far as reading the cluster (here: none)."""
+    task, msg = failure(run_role(None, tmp_path, role, extra_vars))
+    assert task.split(" : ", 1)[-1].startswith(FIRST_CLUSTER_READ[role]), f"preflight refused it in {task!r}: {msg[:500]}"
