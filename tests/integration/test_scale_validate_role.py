@@ -204,8 +204,9 @@ def test_the_hpa_and_the_report_are_restored_when_the_replica_count_cannot_be(tm
     killer.join(5)
     assert deleted.is_set(), "the drill never scaled up, so the fault was not injected"
     assert result["rc"] != 0
+    hpa = _hpa(kubeconfig, namespace)
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (1, 3), "the HPA was left pinned"
     assert "mlops.ollama.scale_validate : Restore the HPA's minReplicas and maxReplicas" in result["tasks"]
-    assert _hpa(kubeconfig, namespace)["minReplicas"] == 1 and _hpa(kubeconfig, namespace)["maxReplicas"] == 3
 
     final = result["failed"][-1]
     assert final[0] == "mlops.ollama.scale_validate : Fail when the drill, the restore or the report failed (after all three were attempted)"
