@@ -34,11 +34,40 @@ spec:
 """
 
 
+# The API server's audit log: one line per request by a ServiceAccount (who, verb, resource, response code), so a
+# test can show the automation's Role grants exactly what the site uses. Metadata level keeps lines small; nothing
+# else is logged, and the file rotates at 20 MB keeping 2 old ones.
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+"""
+
+APISERVER_AUDIT = """\
+---
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+componentsPatches:
+  - name: kube-apiserver
+    extraArgs:
+      - {{key: audit-policy-file, value: "{policy}"}}
+      - {{key: audit-log-path, value: "{log}"}}
+      - {{key: audit-log-maxsize, value: "20"}}
+      - {{key: audit-log-maxbackup, value: "2"}}
+"""
+
+
 class KwokCluster:
     def __init__(self, config: StackConfig, binaries: dict[str, Path]) -> None:
         self.config = config
         self.binaries = binaries
         self.cri_log = config.state_dir / "logs" / "ollama.cri.log"
+        self.audit_policy = config.state_dir / "audit-policy.yaml"
+        self.audit_log = config.state_dir / "logs" / "kube-apiserver-audit.log"
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -68,8 +97,13 @@ class KwokCluster:
     def write_config(self) -> Path:
         self.cri_log.parent.mkdir(parents=True, exist_ok=True)
         self.cri_log.touch()
+        self.audit_policy.write_text(AUDIT_POLICY)
         path = self.config.state_dir / "kwok-resources.yaml"
-        path.write_text((KWOK_DIR / "stages.yaml").read_text() + CLUSTER_LOGS.format(cri_log=self.cri_log))
+        path.write_text(
+            (KWOK_DIR / "stages.yaml").read_text()
+            + CLUSTER_LOGS.format(cri_log=self.cri_log)
+            + APISERVER_AUDIT.format(policy=self.audit_policy, log=self.audit_log)
+        )
         return path
 
     def create(self) -> None:

@@ -48,6 +48,8 @@ class StackInfo:
     models: list[str]
     run_dir: str
     nodes: list[str]
+    # The API server's audit log of requests by ServiceAccounts (kwok cluster only; empty otherwise).
+    audit_log: str = ""
 
 
 def _registry_digest(registry_host: str, short: str) -> str | None:
@@ -146,6 +148,7 @@ class Stack:
             models=models,
             run_dir=str(self.config.run_dir),
             nodes=nodes,
+            audit_log=str(self.cluster().audit_log) if self.cluster_kind == "kwok" else "",
         )
         self.config.status_file.write_text(json.dumps(asdict(info), indent=2) + "\n")
         step(f"stack is up; details in {self.config.status_file}; `hack/stack env` prints the variables to use it")
