@@ -105,6 +105,24 @@ def push_variant(stack: StackInfo, ollama_factory: Callable[[], OllamaServer], t
 ModuleRunner = Callable[..., dict]
 
 
+def _forget_warnings() -> None:
+    """Ansible keeps a module's warnings in process-wide state; one test's must not show in the next one's result."""
+    from ansible.module_utils.common import warnings
+
+    for name in ("_global_warnings", "_global_deprecations"):
+        store = getattr(warnings, name, None)
+        if store is not None:
+            store.clear()
+
+
+def warning_texts(result: dict) -> list[str]:
+    """A result's warnings as text, whether Ansible gives them as strings (before 2.19) or as summaries (2.19+)."""
+    texts = []
+    for item in result.get("warnings") or []:
+        texts.append(item if isinstance(item, str) else str((item.get("event") or {}).get("msg") or item.get("msg") or item))
+    return texts
+
+
 @pytest.fixture
 def run_module(capsys: pytest.CaptureFixture[str]) -> ModuleRunner:
     """Run a module's real ``main()`` as Ansible does (arguments through patch_module_args) and return its result.
@@ -125,6 +143,7 @@ def run_module(capsys: pytest.CaptureFixture[str]) -> ModuleRunner:
         if diff:
             args["_ansible_diff"] = True
         capsys.readouterr()
+        _forget_warnings()
         with patch_module_args(args), pytest.raises(SystemExit):
             module.main()
         return json.loads(capsys.readouterr().out)

@@ -107,7 +107,14 @@ class ModuleRun:
         return self._factory({**self.module.params, **overrides})
 
     def fail(self, error: BaseException | str, **result: Any) -> NoReturn:
+        forward_warnings(self.module, self.client)
         fail(self.module, error, **result)
+
+
+def forward_warnings(module: AnsibleModule, client: OllamaClient | None) -> None:
+    """The client's warnings (a token over plain http, a redirect followed) shown to the user, before the module ends."""
+    for text in getattr(client, "warnings", None) or ():
+        module.warn(text)
 
 
 def fail(module: AnsibleModule, error: BaseException | str, **result: Any) -> NoReturn:
@@ -150,10 +157,14 @@ def run_ollama_module(
         client = factory(module.params)
         result = execute(ModuleRun(module, client, factory), prepared)
     except OllamaParameterError as exc:  # found only when the client first connects: an unreadable ca_path
+        forward_warnings(module, client)
         fail(module, exc)
     except OllamaError as exc:
+        forward_warnings(module, client)
         fail(module, exc, api_calls=list(client.requests_made) if client is not None else [])
     except Exception as exc:  # noqa: BLE001 - anything else is a bug: fail cleanly, keep the traceback
+        forward_warnings(module, client)
         module.fail_json(msg=f"An unexpected error occurred: {type(exc).__name__}: {exc}", exception=traceback.format_exc(), changed=False)
+    forward_warnings(module, client)
     module.exit_json(**result)
     raise AssertionError("exit_json returned")  # pragma: no cover - exit_json exits

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import warning_texts
 
 from ansible_collections.mlops.ollama.plugins.module_utils import _ollama_module
 from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import CONNECTION_ARGSPEC, OllamaClient
@@ -209,3 +210,34 @@ def test_ansible_doc_renders_with_examples(name: str) -> None:
     doc = json.loads(as_json.stdout)[f"mlops.ollama.{name}"]["doc"]
     assert set(CONNECTION_ARGSPEC) <= set(doc["options"])  # the ollama_connection fragment
     assert doc["options"]["api_token"]["type"] == "str" and doc["attributes"]["check_mode"]["support"] == "full"
+
+
+class Answers:
+    """A fake Ollama answering every request with one JSON body (or a status), recording nothing else."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, status: int, body: dict[str, Any]) -> None:
+        real = OllamaClient.from_module_params.__func__  # type: ignore[attr-defined]
+
+        def answer(_request: httpx.Request) -> httpx.Response:
+            return httpx.Response(status, json=body)
+
+        def factory(cls: type[OllamaClient], params: dict[str, Any], **overrides: Any) -> OllamaClient:
+            return real(cls, params, transport=httpx.MockTransport(answer), **overrides)
+
+        monkeypatch.setattr(OllamaClient, "from_module_params", classmethod(factory))
+
+
+@pytest.mark.parametrize("status", [200, 500])
+def test_a_token_over_plain_http_warns_whether_the_module_succeeds_or_fails(status: int, run_module: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    Answers(monkeypatch, status, {"models": []} if status == 200 else {"error": "boom"})
+    result = run_with(run_module, "ollama_model_info", {"gather": ["models"], "api_token": "s3cret"})
+    assert bool(result.get("failed")) is (status != 200)
+    warnings = " ".join(warning_texts(result))
+    assert "http://" in warnings and "https://" in warnings, result
+    assert "s3cret" not in json.dumps(result)
+
+
+def test_no_warning_over_https(run_module: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    Answers(monkeypatch, 200, {"models": []})
+    result = run_with(run_module, "ollama_model_info", {"url": "https://ollama.test", "gather": ["models"], "api_token": "s3cret"})
+    assert not result.get("failed") and not result.get("warnings"), result
