@@ -1,0 +1,3 @@
+module localstack.invalid/pause
+
+go 1.22
