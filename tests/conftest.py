@@ -114,15 +114,6 @@ def _forget_warnings() -> None:
         if store is not None:
             store.clear()
 
-
-def warning_texts(result: dict) -> list[str]:
-    """A result's warnings as text, whether Ansible gives them as strings (before 2.19) or as summaries (2.19+)."""
-    texts = []
-    for item in result.get("warnings") or []:
-        texts.append(item if isinstance(item, str) else str((item.get("event") or {}).get("msg") or item.get("msg") or item))
-    return texts
-
-
 @pytest.fixture
 def run_module(capsys: pytest.CaptureFixture[str]) -> ModuleRunner:
     """Run a module's real ``main()`` as Ansible does (arguments through patch_module_args) and return its result.

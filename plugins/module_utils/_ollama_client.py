@@ -50,6 +50,7 @@ from ansible_collections.mlops.ollama.plugins.module_utils._ollama_connection im
     DEFAULT_URL,
     MAX_REDIRECTS,
     connection_settings,
+    module_connection_options,
     redirect_refusal,
 )
 from ansible_collections.mlops.ollama.plugins.module_utils._ollama_errors import (
@@ -216,19 +217,10 @@ class OllamaClient:
         tests; ``overrides`` (``sleep=``, ``clock=``, ``warn=``) go to the constructor as they are.
         """
 
-        def given(name: str, default: Any) -> Any:
-            value = params.get(name)
-            return default if value is None else value
-
+        options = module_connection_options(params)
         return cls(
-            given("url", DEFAULT_URL),
-            validate_certs=given("validate_certs", True),
-            ca_path=params.get("ca_path"),
-            api_token=params.get("api_token"),
-            connect_timeout=given("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
-            read_timeout=given("timeout", DEFAULT_READ_TIMEOUT),
-            retries=given("retries", DEFAULT_RETRIES),
-            retry_backoff=given("retry_backoff", DEFAULT_RETRY_BACKOFF),
+            options.pop("url"),
+            **options,
             transport=transport,
             **overrides,
         )

@@ -126,6 +126,25 @@ def connection_settings(
     )
 
 
+def module_connection_options(params: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``connection_settings`` (and ``OllamaClient``) from a module's options; unset means default."""
+
+    def given(name: str, default: Any) -> Any:
+        value = params.get(name)
+        return default if value is None else value
+
+    return {
+        "url": given("url", DEFAULT_URL),
+        "validate_certs": given("validate_certs", True),
+        "ca_path": params.get("ca_path"),
+        "api_token": params.get("api_token"),
+        "connect_timeout": given("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+        "read_timeout": given("timeout", DEFAULT_READ_TIMEOUT),
+        "retries": given("retries", DEFAULT_RETRIES),
+        "retry_backoff": given("retry_backoff", DEFAULT_RETRY_BACKOFF),
+    }
+
+
 def _split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     """``url`` without ``user:password@``, and those as the pair for HTTP basic authentication.
 

@@ -36,14 +36,7 @@ from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import
     OllamaParameterError,
     error_result,
 )
-from ansible_collections.mlops.ollama.plugins.module_utils._ollama_connection import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_READ_TIMEOUT,
-    DEFAULT_RETRIES,
-    DEFAULT_RETRY_BACKOFF,
-    DEFAULT_URL,
-    connection_settings,
-)
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_connection import connection_settings, module_connection_options
 from ansible_collections.mlops.ollama.plugins.module_utils._ollama_info import HAS_JMESPATH, JMESPATH_IMPORT_ERROR
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -63,20 +56,8 @@ def argument_spec(own: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def check_connection_params(params: dict[str, Any]) -> None:
     """The connection options, checked by the client's own rule before any client exists (``OllamaParameterError``)."""
 
-    def given(name: str, default: Any) -> Any:
-        value = params.get(name)
-        return default if value is None else value
-
-    connection_settings(
-        given("url", DEFAULT_URL),
-        validate_certs=given("validate_certs", True),
-        ca_path=params.get("ca_path"),
-        api_token=params.get("api_token"),
-        connect_timeout=given("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
-        read_timeout=given("timeout", DEFAULT_READ_TIMEOUT),
-        retries=given("retries", DEFAULT_RETRIES),
-        retry_backoff=given("retry_backoff", DEFAULT_RETRY_BACKOFF),
-    )
+    options = module_connection_options(params)
+    connection_settings(options.pop("url"), **options)
 
 
 class ModuleRun:

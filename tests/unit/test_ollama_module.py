@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import warning_texts
 
 from ansible_collections.mlops.ollama.plugins.module_utils import _ollama_module
 from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import CONNECTION_ARGSPEC, OllamaClient
@@ -230,14 +229,32 @@ class Answers:
 @pytest.mark.parametrize("status", [200, 500])
 def test_a_token_over_plain_http_warns_whether_the_module_succeeds_or_fails(status: int, run_module: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
     Answers(monkeypatch, status, {"models": []} if status == 200 else {"error": "boom"})
+    shown = WarningsShown(monkeypatch)
     result = run_with(run_module, "ollama_model_info", {"gather": ["models"], "api_token": "s3cret"})
     assert bool(result.get("failed")) is (status != 200)
-    warnings = " ".join(warning_texts(result))
+    warnings = " ".join(shown.texts)
     assert "http://" in warnings and "https://" in warnings, result
     assert "s3cret" not in json.dumps(result)
 
 
 def test_no_warning_over_https(run_module: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
     Answers(monkeypatch, 200, {"models": []})
+    shown = WarningsShown(monkeypatch)
     result = run_with(run_module, "ollama_model_info", {"url": "https://ollama.test", "gather": ["models"], "api_token": "s3cret"})
-    assert not result.get("failed") and not result.get("warnings"), result
+    assert not result.get("failed") and not shown.texts, (result, shown.texts)
+
+
+class WarningsShown:
+    """What the module passed to ``AnsibleModule.warn`` (how Ansible collects warnings in-process depends on what else is loaded)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from ansible.module_utils.basic import AnsibleModule
+
+        self.texts: list[str] = []
+        real = AnsibleModule.warn
+
+        def warn(module: AnsibleModule, text: str, *args: Any, **kwargs: Any) -> None:
+            self.texts.append(text)
+            real(module, text, *args, **kwargs)
+
+        monkeypatch.setattr(AnsibleModule, "warn", warn)
