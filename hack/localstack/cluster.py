@@ -58,6 +58,21 @@ componentsPatches:
       - {{key: audit-log-path, value: "{log}"}}
       - {{key: audit-log-maxsize, value: "20"}}
       - {{key: audit-log-maxbackup, value: "2"}}
+      # The real node's kubelet asks for a client cert (x509 against the cluster CA) before logs, exec and
+      # port-forward; kwok's own server ignores it. InternalIP first: the real node's Hostname address is its node
+      # name, which nothing resolves (and a lookup would leave the machine).
+      - {{key: kubelet-client-certificate, value: "{pki}/admin.crt"}}
+      - {{key: kubelet-client-key, value: "{pki}/admin.key"}}
+      - {{key: kubelet-preferred-address-types, value: "InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP"}}
+  - name: kwok-controller
+    extraArgs:
+      # kwokctl starts kwok with --manage-all-nodes; it must leave the real node (and its pods) to the real kubelet.
+      # The kwok nodes carry this annotation (ensure_nodes).
+      - {{key: manage-all-nodes, value: "false"}}
+      - {{key: manage-nodes-with-annotation-selector, value: "kwok.x-k8s.io/node=fake"}}
+      # Loopback reaches kwok's kubelet server and gives kwok nodes a non-empty InternalIP, which the API server
+      # now prefers.
+      - {{key: node-ip, value: "127.0.0.1"}}
 """
 
 
@@ -68,6 +83,7 @@ class KwokCluster:
         self.cri_log = config.state_dir / "logs" / "ollama.cri.log"
         self.audit_policy = config.state_dir / "audit-policy.yaml"
         self.audit_log = config.state_dir / "logs" / "kube-apiserver-audit.log"
+        self.pki = config.kwok_workdir / "clusters" / config.cluster_name / "pki"
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -102,7 +118,7 @@ class KwokCluster:
         path.write_text(
             (KWOK_DIR / "stages.yaml").read_text()
             + CLUSTER_LOGS.format(cri_log=self.cri_log)
-            + APISERVER_AUDIT.format(policy=self.audit_policy, log=self.audit_log)
+            + APISERVER_AUDIT.format(policy=self.audit_policy, log=self.audit_log, pki=self.pki)
         )
         return path
 

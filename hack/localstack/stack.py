@@ -6,7 +6,9 @@ Components (all on 127.0.0.1, all started and stopped by pid):
 - Ollama: the real server, its output mirrored into the CRI log kwok serves as
   the Ollama pods' logs.
 - A private model registry (docker-registry + nginx for blob redirects) with two
-  tiny generated models pushed to it.
+  tiny generated models pushed to it, and the images the stack builds (pause, Ollama).
+- A real node (kwok cluster only): containerd + runc, kubelet and kube-proxy on a
+  bridge of the stack's own; see node.py.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import versions
@@ -23,6 +25,7 @@ from .cluster import KwokCluster
 from .config import StackConfig
 from .gobuild import build, require_go
 from .log import step
+from .node import NODE_NAME, POD_SUBNET, RealNode, node_ready
 from .ollama import OllamaServer
 from .procs import free_port, require_free_port
 from .registry import BLOBS_HOST, Registry
@@ -50,6 +53,13 @@ class StackInfo:
     nodes: list[str]
     # The API server's audit log of requests by ServiceAccounts (kwok cluster only; empty otherwise).
     audit_log: str = ""
+    # The real node (kwok cluster only): its name, address, the pod subnet and Service CIDR it serves.
+    real_node: str = ""
+    real_node_ip: str = ""
+    pod_subnet: str = ""
+    service_cidr: str = ""
+    # Images built by the stack and pushed to its registry: name -> reference containerd pulls.
+    images: dict[str, str] = field(default_factory=dict)
 
 
 def _registry_digest(registry_host: str, short: str) -> str | None:
@@ -104,6 +114,20 @@ class Stack:
     def cluster(self) -> KwokCluster:
         return KwokCluster(self.config, self.binary_paths())
 
+    def real_node(self, service_cidr: str = "") -> RealNode:
+        return RealNode(self.config, self.binary_paths(), self.cluster().pki, service_cidr or self.service_cidr())
+
+    def service_cidr(self) -> str:
+        """The API server's Service range (its default ServiceCIDR object), which kube-proxy serves and the bridge routes."""
+        try:
+            api = self.cluster().api_client()
+            reply = api.call_api(
+                "/apis/networking.k8s.io/v1/servicecidrs/kubernetes", "GET", response_type="object", auth_settings=["BearerToken"], _return_http_data_only=True
+            )
+            return str(reply["spec"]["cidrs"][0])
+        except Exception:  # noqa: BLE001 - the API is down (e.g. during `down`): the route goes with the bridge anyway
+            return "10.0.0.0/24"
+
     # -- commands ---------------------------------------------------------
     def build(self) -> dict[str, Path]:
         missing = [b for name, b in versions.GO_BINARIES.items() if not (self.config.bin_dir / b.cache_name).exists()]
@@ -133,7 +157,11 @@ class Stack:
             step(f"starting Ollama {versions.OLLAMA} on {ollama.url} (models in {self.config.ollama_models_dir})")
             ollama.start()
         models = self.seed_models(ollama.url, registry.host)
+        images = self.ensure_images(registry.host)
         nodes = self.start_cluster()
+        real = self.start_real_node(images) if self.cluster_kind == "kwok" and images else None
+        if real:
+            nodes.append(NODE_NAME)
         info = StackInfo(
             cluster=self.cluster_kind,
             kubeconfig=str(self.config.kubeconfig),
@@ -149,6 +177,11 @@ class Stack:
             run_dir=str(self.config.run_dir),
             nodes=nodes,
             audit_log=str(self.cluster().audit_log) if self.cluster_kind == "kwok" else "",
+            real_node=NODE_NAME if real else "",
+            real_node_ip=real.node_ip if real else "",
+            pod_subnet=POD_SUBNET if real else "",
+            service_cidr=real.service_cidr if real else "",
+            images=images,
         )
         self.config.status_file.write_text(json.dumps(asdict(info), indent=2) + "\n")
         step(f"stack is up; details in {self.config.status_file}; `hack/stack env` prints the variables to use it")
@@ -179,6 +212,25 @@ class Stack:
             _pull(ollama_url, name)
         return names
 
+    def ensure_images(self, registry_host: str) -> dict[str, str]:
+        try:
+            from . import images
+        except ImportError:
+            step("warning: hack/localstack/images.py is missing: no images, so no real node")
+            return {}
+        return images.ensure_images(self.config, registry_host)
+
+    def start_real_node(self, images: dict[str, str]) -> RealNode:
+        node = self.real_node()
+        api = self.cluster().api_client()
+        if node.running() and node_ready(api):
+            step(f"real node {NODE_NAME} is already running")
+            return node
+        # A half-started node (a process died) is cleaned up completely before starting again.
+        node.stop()
+        node.start(images["pause"], lambda: node_ready(api))
+        return node
+
     def start_cluster(self) -> list[str]:
         if self.cluster_kind == "kind":
             return self._start_kind()
@@ -205,6 +257,8 @@ class Stack:
             if shutil.which("kind"):
                 subprocess.run(["kind", "delete", "cluster", "--name", self.config.cluster_name], check=False)
         else:
+            # The node first: its kubelet and kube-proxy talk to the API server until they stop.
+            self.real_node(service_cidr="-").stop()
             self.cluster().delete()
         for port_file in sorted((self.config.state_dir / "extra").glob("*/port")):
             self.extra_ollama(port_file.parent.name).stop()
@@ -225,6 +279,13 @@ class Stack:
         }
         if self.cluster_kind == "kwok":
             report["kubernetes"] = f"up at https://127.0.0.1:{self.config.apiserver_port}" if self.cluster().running() else "down"
+            node = self.real_node(service_cidr="-")
+            running = [p.name for p in node.processes() if p.running()]
+            report["real node"] = (
+                f"{NODE_NAME} up at {node.node_ip} (containerd, kubelet, kube-proxy)"
+                if len(running) == 3
+                else f"down (running: {', '.join(running) or 'none'})"
+            )
         report["kubeconfig"] = str(self.config.kubeconfig)
         return report
 
@@ -246,6 +307,7 @@ class Stack:
             f"export K8S_AUTH_KUBECONFIG={self.config.kubeconfig}",
             f"export MLOPS_OLLAMA_URL={self.config.ollama_url}",
             f"export MLOPS_REGISTRY={self.config.registry_host}",
+            f"export MLOPS_REAL_NODE={NODE_NAME}",
         ]
 
 

@@ -8,6 +8,7 @@ KUBERNETES = "v1.36.3"
 ETCD = "v3.6.16"
 KWOK = "v0.8.0"
 OLLAMA = "v0.11.4"
+CONTAINERD = "v2.2.9"
 
 
 def _kubernetes_staging(module: str) -> str | None:
@@ -26,12 +27,46 @@ GO_BINARIES = {
         name: GoBinary(name, "k8s.io/kubernetes", KUBERNETES, f"k8s.io/kubernetes/cmd/{name}", published_version=_kubernetes_staging)
         for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
     },
+    # The real node's kubelet and kube-proxy: without gitVersion they report v0.0.0, which the API server's
+    # version skew checks and `kubectl get nodes` show.
+    **{
+        name: GoBinary(
+            name,
+            "k8s.io/kubernetes",
+            KUBERNETES,
+            f"k8s.io/kubernetes/cmd/{name}",
+            published_version=_kubernetes_staging,
+            ldflags=f"-X k8s.io/component-base/version.gitVersion={KUBERNETES}",
+        )
+        for name in ("kubelet", "kube-proxy")
+    },
+    # containerd without cgo: the btrfs snapshotter (the only cgo part) drops out by its own build constraint;
+    # devmapper, zfs and tracing are left out to keep the cold build short (the node uses overlayfs).
+    "containerd": GoBinary(
+        "containerd",
+        "github.com/containerd/containerd/v2",
+        CONTAINERD,
+        "github.com/containerd/containerd/v2/cmd/containerd",
+        extra_env={"GOFLAGS": "-buildvcs=false -tags=urfave_cli_no_docs,no_devmapper,no_zfs,no_tracing"},
+        # The CRI reports this version as the node's containerRuntimeVersion (containerd://2.2.9).
+        ldflags=f"-X github.com/containerd/containerd/v2/version.Version={CONTAINERD[1:]}",
+    ),
+    # The shim as upstream builds it: static, no gRPC (ttrpc only).
+    "containerd-shim-runc-v2": GoBinary(
+        "containerd-shim-runc-v2",
+        "github.com/containerd/containerd/v2",
+        CONTAINERD,
+        "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
+        extra_env={"GOFLAGS": "-buildvcs=false -tags=urfave_cli_no_docs,no_grpc"},
+        ldflags=f"-X github.com/containerd/containerd/v2/version.Version={CONTAINERD[1:]}",
+    ),
     "kwok": GoBinary("kwok", "sigs.k8s.io/kwok", KWOK, "sigs.k8s.io/kwok/cmd/kwok"),
     "kwokctl": GoBinary("kwokctl", "sigs.k8s.io/kwok", KWOK, "sigs.k8s.io/kwok/cmd/kwokctl"),
     "ollama": GoBinary(
         "ollama",
         "github.com/ollama/ollama",
-        OLLAMA, "github.com/ollama/ollama",
+        OLLAMA,
+        "github.com/ollama/ollama",
         cgo=True,
         # Without it /api/version answers 0.0.0, which clients (and our health probe) report.
         ldflags=f"-X github.com/ollama/ollama/version.Version={OLLAMA[1:]}",
