@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import subprocess
 import tarfile
@@ -62,6 +63,8 @@ DPKG_OPTIONS = (
 )
 # Files the container runtime provides; mmdebstrap's copies describe the build host.
 RUNTIME_FILES = {"etc/hostname", "etc/resolv.conf", "etc/hosts"}
+# Part of every recipe's inputs: bump it when the code that makes the images changes what they hold.
+IMAGE_FORMAT = 2
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -104,8 +107,8 @@ def _build_pause(layout: Path) -> None:
 def _rootfs_members(tar: tarfile.TarFile) -> Iterator[Member]:
     """mmdebstrap's tar as layer members: relative names, no device nodes or runtime files, hard links as copies."""
     for info in tar.getmembers():
-        name = info.name.removeprefix("./").rstrip("/")
-        if not name or info.ischr() or info.isblk() or info.isfifo() or name in RUNTIME_FILES:
+        name = posixpath.normpath(info.name)
+        if name == "." or info.ischr() or info.isblk() or info.isfifo() or name in RUNTIME_FILES:
             continue
         source = info
         if info.islnk():
@@ -165,7 +168,7 @@ def recipes(cfg: StackConfig) -> list[ImageRecipe]:
 def cached_layout(cfg: StackConfig, recipe: ImageRecipe) -> Path:
     """The image's OCI layout in the cache, built first if it is missing or was made from other inputs."""
     final = cfg.cache_dir / "images" / f"{recipe.name}-{recipe.tag}"
-    stamp = json.loads(json.dumps(recipe.inputs))
+    stamp = json.loads(json.dumps({"format": IMAGE_FORMAT, **recipe.inputs}))
     if (final / "index.json").exists() and (final / "inputs.json").exists() and json.loads((final / "inputs.json").read_text()) == stamp:
         return final
     partial = final.with_name(f".{final.name}.partial")
