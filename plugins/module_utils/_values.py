@@ -86,8 +86,8 @@ def is_quantity(value: Any, *, allow_negative: bool = False, integer: bool = Fal
         return False
     if integer:
         number = quantity_value(text)
-        # A whole number within what the server keeps as an integer (int64).
-        return number is not None and number.adjusted() < 19 and number == number.to_integral_value()
+        # The server checks a count in thousandths held in an int64; past that its check overflows, so we stop there.
+        return number is not None and (number == 0 or (abs(number) * 1000 < _INT64 and number == number.to_integral_value()))
     return True
 
 

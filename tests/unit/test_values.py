@@ -100,7 +100,23 @@ def test_negative_quantities_only_when_allowed(value):
 
 @pytest.mark.parametrize(
     ("value", "whole"),
-    [("2", True), (4, True), ("1e3", True), ("1k", True), ("1Ki", True), ("1.5", False), ("500m", False), ("1e-3", False), (1.5, False), ("1e30", False)],
+    [
+        ("2", True),
+        (4, True),
+        ("1e3", True),
+        ("1k", True),
+        ("1Ki", True),
+        ("1.5", False),
+        ("500m", False),
+        ("1e-3", False),
+        (1.5, False),
+        ("1e30", False),
+        ("0E20", True),
+        ("0e-5", True),
+        ("1Ei", False),
+        ("9223372036854775", True),
+        ("9223372036854776", False),
+    ],
 )
 def test_integer_quantities(value, whole):
     assert v.is_quantity(value, integer=True) is whole
