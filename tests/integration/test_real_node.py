@@ -1,0 +1,179 @@
+"""The local stack's real node runs pods for real: containerd + runc, the kubelet's probes, logs and events, kube-proxy.
+
+The pod is the Ollama image the stack builds, under the security context the ollama_deploy role sets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from kubernetes import client, config
+
+REPO = Path(__file__).resolve().parents[2]
+STACK = REPO / "hack" / "stack"
+TAINT = "mlops.ollama/real-node"
+
+
+@pytest.fixture(scope="module")
+def real(stack):
+    if not stack.real_node:
+        pytest.fail("the local stack has no real node (stack.json: real_node is empty); see `hack/stack status`", pytrace=False)
+    return stack
+
+
+@pytest.fixture(scope="module")
+def core(real):
+    return client.CoreV1Api(config.new_client_from_config(config_file=real.kubeconfig))
+
+
+@pytest.fixture
+def namespace(core):
+    name = f"real-node-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": name}})
+    yield name
+    core.delete_namespace(name)
+    _wait(lambda: name not in [n.metadata.name for n in core.list_namespace().items], 120, f"namespace {name} to go")
+
+
+def _wait(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _kubectl(real, *args: str) -> str:
+    return subprocess.run(["kubectl", f"--kubeconfig={real.kubeconfig}", *args], capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def ollama_pod(real) -> dict:
+    """The pod the ollama_deploy role renders, reduced to what the node must honour."""
+    return {
+        "metadata": {"name": "ollama", "labels": {"app": "ollama"}},
+        "spec": {
+            "nodeSelector": {"mlops.ollama/node": "real"},
+            "tolerations": [{"key": TAINT, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+            "enableServiceLinks": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 1000,
+                "runAsGroup": 1000,
+                "fsGroup": 1000,
+                "fsGroupChangePolicy": "OnRootMismatch",
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "ollama",
+                    "image": real.images["ollama"],
+                    "imagePullPolicy": "Always",
+                    "ports": [{"name": "http", "containerPort": 11434}],
+                    # As the role sets them: uid 1000 has no passwd entry, so HOME would be /.
+                    "env": [
+                        {"name": "HOME", "value": "/root"},
+                        {"name": "OLLAMA_HOST", "value": "0.0.0.0:11434"},
+                        {"name": "OLLAMA_MODELS", "value": "/root/.ollama/models"},
+                    ],
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                    "readinessProbe": {"httpGet": {"path": "/api/version", "port": "http"}, "periodSeconds": 2},
+                    "volumeMounts": [
+                        {"name": "home", "mountPath": "/root"},
+                        {"name": "models", "mountPath": "/root/.ollama"},
+                        {"name": "tmp", "mountPath": "/tmp"},
+                    ],
+                }
+            ],
+            "volumes": [{"name": "home", "emptyDir": {}}, {"name": "models", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+        },
+    }
+
+
+def test_node_is_ready_with_its_own_address_and_containerd(real, core):
+    node = core.read_node(real.real_node)
+    assert any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
+    internal = [a.address for a in node.status.addresses if a.type == "InternalIP"]
+    assert internal == [real.real_node_ip]
+    assert not ipaddress.ip_address(internal[0]).is_loopback
+    assert ipaddress.ip_address(internal[0]) in ipaddress.ip_network(real.pod_subnet)
+    assert node.status.node_info.container_runtime_version == "containerd://2.2.9"
+    assert node.status.node_info.kubelet_version == "v1.36.3"
+    assert node.metadata.labels["mlops.ollama/node"] == "real"
+    assert [(t.key, t.value, t.effect) for t in node.spec.taints] == [(TAINT, "true", "NoSchedule")]
+    # kwok leaves the real node to its kubelet: no kwok annotation, and the kubelet holds the lease.
+    assert "kwok.x-k8s.io/node" not in (node.metadata.annotations or {})
+
+
+def test_untolerated_pod_stays_off_the_real_node(real, core, namespace):
+    body = ollama_pod(real)
+    body["spec"].pop("tolerations")
+    core.create_namespaced_pod(namespace, body)
+    _wait(
+        lambda: any(c.type == "PodScheduled" and c.reason == "Unschedulable" for c in (core.read_namespaced_pod("ollama", namespace).status.conditions or [])),
+        60,
+        "the scheduler to refuse the pod",
+    )
+
+
+def test_ollama_pod_runs_hardened_with_logs_events_and_service(real, core, namespace):
+    started = time.monotonic()
+    core.create_namespaced_pod(namespace, ollama_pod(real))
+    core.create_namespaced_service(
+        namespace, {"metadata": {"name": "ollama"}, "spec": {"selector": {"app": "ollama"}, "ports": [{"port": 11434, "targetPort": "http"}]}}
+    )
+
+    def ready():
+        pod = core.read_namespaced_pod("ollama", namespace)
+        return pod if any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or [])) else None
+
+    pod = _wait(ready, 240, "the Ollama pod to be Ready (readinessProbe GET /api/version)")
+    print(f"first pod Ready after {time.monotonic() - started:.1f}s")
+    assert pod.spec.node_name == real.real_node
+    assert pod.status.phase == "Running"
+    assert ipaddress.ip_address(pod.status.pod_ip) in ipaddress.ip_network(real.pod_subnet)
+    assert pod.status.pod_ip != real.real_node_ip
+
+    # The API answers the host through the pod IP on the bridge ...
+    version = httpx.get(f"http://{pod.status.pod_ip}:11434/api/version", timeout=10).json()
+    assert version == {"version": "0.11.4"}
+    # ... and through the Service's ClusterIP, which only kube-proxy's rules make reachable.
+    cluster_ip = core.read_namespaced_service("ollama", namespace).spec.cluster_ip
+    assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network(real.service_cidr)
+    _wait(lambda: _get_ok(f"http://{cluster_ip}:11434/api/version"), 30, f"ClusterIP {cluster_ip} to answer")
+
+    # Logs are the kubelet's own (the API server reaches it by InternalIP with its client cert).
+    logs = _kubectl(real, "-n", namespace, "logs", "ollama")
+    assert "Listening on [::]:11434" in logs or "Listening on 0.0.0.0:11434" in logs, logs[-2000:]
+    # exec runs in the container, as the pod's user, with a read-only root.
+    out = _kubectl(real, "-n", namespace, "exec", "ollama", "--", "sh", "-c", "id -u; touch /probe 2>&1 || true")
+    assert out.splitlines()[0] == "1000"
+    assert "Read-only file system" in out
+
+    reasons = _wait(
+        lambda: (lambda r: r if {"Scheduled", "Pulling", "Pulled", "Created", "Started"} <= r else None)(
+            {e.reason for e in core.list_namespaced_event(namespace, field_selector="involvedObject.name=ollama").items}
+        ),
+        30,
+        "the kubelet's events",
+    )
+    assert {"Scheduled", "Pulling", "Pulled", "Created", "Started"} <= reasons
+
+
+def _get_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=3).status_code == 200
+    except httpx.HTTPError:
+        return False
