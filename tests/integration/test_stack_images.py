@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import time
 import uuid
 from pathlib import Path
 
@@ -138,3 +139,45 @@ def test_the_pause_image_holds_only_its_static_program_which_stops_on_sigterm(st
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _children(pid: int) -> list[tuple[int, str, str]]:
+    """(pid, command, state) of the processes whose parent is ``pid``."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.append((int(fields["Pid"]), fields["Name"].strip(), fields["State"].strip()[0]))
+    return found
+
+
+def _wait_until(check, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def test_pause_as_pid_1_reaps_the_orphans_it_inherits(stack, refs, rootfs: Path) -> None:
+    _, _, layers = _pull(stack.registry_host, refs["pause"])
+    _unpack(layers, rootfs)
+    # pause as PID 1 of a PID namespace of its own, as in a pod that shares one.
+    holder = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", CHROOT, str(rootfs), "/pause"], env={})
+    try:
+        assert _wait_until(lambda: any(name == "pause" for _, name, _ in _children(holder.pid)), 10)
+        pause = next(pid for pid, name, _ in _children(holder.pid) if name == "pause")
+        # The shell exits at once, so its sleep is orphaned into the namespace: pause becomes its parent.
+        subprocess.run(["nsenter", "-t", str(pause), "-p", "--", "/bin/sh", "-c", "sleep 1 & exit 0"], check=True, timeout=10)
+        assert _wait_until(lambda: any(name == "sleep" for _, name, _ in _children(pause)), 5), "the orphan was not handed to pause"
+        assert _wait_until(lambda: not _children(pause), 10), f"pause left its exited children as zombies: {_children(pause)}"
+        os.kill(pause, signal.SIGTERM)
+        assert holder.wait(timeout=10) == 0
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
