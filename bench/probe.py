@@ -60,7 +60,8 @@ class InProcess:
     def check(self) -> tuple[float, float]:
         """(inference check, its generate probe alone) in seconds."""
         from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import OllamaClient
-        from ansible_collections.mlops.ollama.plugins.module_utils._ollama_health import PASSED, Check, HealthChecker
+        from ansible_collections.mlops.ollama.plugins.module_utils._ollama_health import PASSED, Check
+        from ansible_collections.mlops.ollama.plugins.module_utils._ollama_health_checks import HealthChecker
 
         with OllamaClient(self.url) as client:
             checker = HealthChecker(client, self.params)

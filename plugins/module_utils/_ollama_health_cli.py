@@ -5,10 +5,10 @@
 
 PRIVATE: this file is not part of the collection's public API and may change at
 any time. The public surface built on it is the ``scripts/ollama-health`` command,
-which ships this file with ``_ollama_health.py``, ``_ollama_names.py`` and
-``_ollama_client.py`` and calls ``main(argv)``.
+which ships this file with the module_utils files it imports (its ``SOURCES``)
+and calls ``main(argv)``.
 
-Standard library, httpx and those three files only: no Ansible.
+Standard library, httpx and those files only: no Ansible.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from ansible_collections.mlops.ollama.plugins.module_utils._ollama_health import
     DEFAULT_NUM_PREDICT,
     DEFAULT_PROMPT,
     PROBES,
-    HealthChecker,
     HealthParams,
-    render_summary,
 )
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_health_checks import HealthChecker
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_health_report import render_summary
 
 # --internal checks the in-cluster Service; --external has no default: it is whatever URL users reach the service by.
 DEFAULT_INTERNAL_URL = "http://ollama.ml.svc.cluster.local:11434"

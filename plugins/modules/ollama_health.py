@@ -290,7 +290,8 @@ api_calls:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402 - Ansible modules put their documentation first
 
-from ansible_collections.mlops.ollama.plugins.module_utils._ollama_health import HEALTH_ARGSPEC, execute_health, prepare_health  # noqa: E402
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_health import HEALTH_ARGSPEC  # noqa: E402
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_health_checks import execute_health, prepare_health  # noqa: E402
 from ansible_collections.mlops.ollama.plugins.module_utils._ollama_module import argument_spec, run_ollama_module  # noqa: E402
 
 

@@ -19,6 +19,9 @@ import pytest
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mlops.ollama.plugins.module_utils import _ollama_health as health
+from ansible_collections.mlops.ollama.plugins.module_utils import _ollama_health_checks as checks
+from ansible_collections.mlops.ollama.plugins.module_utils import _ollama_health_report as health_report
+from ansible_collections.mlops.ollama.plugins.module_utils import _ollama_names as names
 from ansible_collections.mlops.ollama.plugins.module_utils import _ollama_health_cli as cli
 from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import CONNECTION_ARGSPEC, OllamaClient
 
@@ -45,7 +48,7 @@ MODEL = "llama3.2:1b"
     ],
 )
 def test_model_key(name: str, expected: str) -> None:
-    assert health.model_key(name) == expected
+    assert names.model_key(name) == expected
 
 
 TAGS = [
@@ -68,7 +71,7 @@ TAGS = [
     ],
 )
 def test_find_model(name: str, digest: str | None) -> None:
-    entry = health.find_model(TAGS, name)
+    entry = names.find_model(TAGS, name)
     assert (entry or {}).get("digest") == digest
 
 
@@ -279,9 +282,9 @@ def _client(fake: FakeOllama, **kwargs: Any) -> OllamaClient:
     return OllamaClient(URL, retries=0, retry_backoff=0.0, read_timeout=5.0, transport=httpx.MockTransport(fake), **kwargs)
 
 
-def _run(fake: FakeOllama, **params: Any) -> health.HealthReport:
+def _run(fake: FakeOllama, **params: Any) -> health_report.HealthReport:
     params.setdefault("models", [MODEL])
-    return health.HealthChecker(_client(fake), health.HealthParams(**params), url=URL).run()
+    return checks.HealthChecker(_client(fake), health.HealthParams(**params), url=URL).run()
 
 
 def test_fake_server_is_healthy_without_faults() -> None:
@@ -337,7 +340,7 @@ def test_stream_that_stalls_is_inference_failed() -> None:
 
     fake = FakeOllama(generate_stream=stalls)
     client = OllamaClient(URL, retries=0, retry_backoff=0.0, read_timeout=1.0, transport=httpx.MockTransport(fake))
-    report = health.HealthChecker(client, health.HealthParams(models=[MODEL], probes=["generate_stream"], stall_timeout_s=1.0), url=URL).run()
+    report = checks.HealthChecker(client, health.HealthParams(models=[MODEL], probes=["generate_stream"], stall_timeout_s=1.0), url=URL).run()
     assert (report.status, report.status_code) == ("inference_failed", 3)
     record = report.checks["inference"]["results"][0]["probes"]["generate_stream"]
     assert record["outcome"] == "failed"
@@ -379,7 +382,7 @@ def test_500_under_load_is_degraded_with_failures_counted() -> None:
 
     fake = Flaky()
     params = health.HealthParams(models=[MODEL], probes=["generate"], concurrency=3, requests=9, load_duration_s=30)
-    report = health.HealthChecker(_client(fake), params, url=URL, load_client=_client(fake)).run()
+    report = checks.HealthChecker(_client(fake), params, url=URL, load_client=_client(fake)).run()
     load = report.checks["load"]
     assert (report.status, report.status_code, report.failed_check) == ("degraded", 4, "load")
     assert load["issued"] == 9 and load["failures"] == 9 and load["completed"] == 0
@@ -401,7 +404,7 @@ def test_root_that_is_not_ollama_is_api_unreachable() -> None:
 
 def test_summary_shape() -> None:
     report = _run(FakeOllama(), probes=["generate"])
-    text = health.render_summary(report)
+    text = health_report.render_summary(report)
     assert text.startswith("======================================\n  Ollama Health Check\n======================================\n")
     assert f"  Endpoint: {URL}\n  Model: {MODEL}\n" in text
     assert f"[PASS] API endpoint accessible ({URL})\n" in text
