@@ -217,13 +217,7 @@ class OllamaClient:
         tests; ``overrides`` (``sleep=``, ``clock=``, ``warn=``) go to the constructor as they are.
         """
 
-        options = module_connection_options(params)
-        return cls(
-            options.pop("url"),
-            **options,
-            transport=transport,
-            **overrides,
-        )
+        return cls(**module_connection_options(params), transport=transport, **overrides)
 
     def __repr__(self) -> str:
         return f"OllamaClient({self.endpoint!r}, retries={self.retries}, timeout={self.read_timeout:g})"

@@ -56,8 +56,7 @@ def argument_spec(own: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def check_connection_params(params: dict[str, Any]) -> None:
     """The connection options, checked by the client's own rule before any client exists (``OllamaParameterError``)."""
 
-    options = module_connection_options(params)
-    connection_settings(options.pop("url"), **options)
+    connection_settings(**module_connection_options(params))
 
 
 class ModuleRun:
