@@ -114,6 +114,7 @@ def _forget_warnings() -> None:
         if store is not None:
             store.clear()
 
+
 @pytest.fixture
 def run_module(capsys: pytest.CaptureFixture[str]) -> ModuleRunner:
     """Run a module's real ``main()`` as Ansible does (arguments through patch_module_args) and return its result.

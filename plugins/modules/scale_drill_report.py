@@ -102,7 +102,8 @@ files:
 summary:
   description:
     - The key figures, C(outcome), C(failed_step), C(namespace), C(deployment), C(replicas_before), C(replicas_target), C(replicas_after),
-      C(restored), C(replicas_restored), C(hpa_restored) (V(null) when no HPA was pinned), C(scale_up_s), C(scale_down_s), C(new_pods), C(ready_after_s_min), C(ready_after_s_max), C(pods_terminated),
+      C(restored), C(replicas_restored), C(hpa_restored) (V(null) when no HPA was pinned), C(scale_up_s), C(scale_down_s), C(new_pods),
+      C(ready_after_s_min), C(ready_after_s_max), C(pods_terminated),
       C(terminations_graceful), C(terminations_forced), C(termination_s_max), C(request_loop_requests), C(request_loop_failures),
       C(health_status), C(events_missing), C(startup_logged_in_all_pods), C(inference_logged), C(watch_reconnects), C(detection_lag_s_max).
   returned: always

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from k8s_live import base, deploy, kubeconfig, namespace  # noqa: F401 - fixtures
+from k8s_live import base, deploy, kubeconfig, namespace  # noqa: F401 - fixtures  # pylint: disable=unused-import
 
 ModuleRunner = Callable[..., dict]
 

@@ -12,7 +12,7 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import 
 
 from ansible_collections.mlops.ollama.plugins.module_utils._k8s_client import K8sClient
 
-from k8s_live import base, deploy, kubeconfig, namespace  # noqa: F401 - fixtures
+from k8s_live import base, deploy, kubeconfig, namespace  # noqa: F401 - fixtures  # pylint: disable=unused-import
 
 ModuleRunner = Callable[..., dict]
 

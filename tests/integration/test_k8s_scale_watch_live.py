@@ -22,7 +22,7 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import 
 from ansible_collections.mlops.ollama.plugins.module_utils._k8s_client import K8sClient
 from ansible_collections.mlops.ollama.plugins.module_utils._k8s_scale import scale_and_watch
 
-from k8s_live import DEPLOYMENT, base, deploy, kubeconfig, kubectl, namespace  # noqa: F401 - fixtures
+from k8s_live import DEPLOYMENT, base, deploy, kubeconfig, kubectl, namespace  # noqa: F401 - fixtures  # pylint: disable=unused-import
 
 ModuleRunner = Callable[..., dict]
 

@@ -162,14 +162,13 @@ def test_ollama_pod_runs_hardened_with_logs_events_and_service(real, core, names
     assert out.splitlines()[0] == "1000"
     assert "Read-only file system" in out
 
-    reasons = _wait(
-        lambda: (lambda r: r if {"Scheduled", "Pulling", "Pulled", "Created", "Started"} <= r else None)(
-            {e.reason for e in core.list_namespaced_event(namespace, field_selector="involvedObject.name=ollama").items}
-        ),
-        30,
-        "the kubelet's events",
-    )
-    assert {"Scheduled", "Pulling", "Pulled", "Created", "Started"} <= reasons
+    wanted = {"Scheduled", "Pulling", "Pulled", "Created", "Started"}
+
+    def kubelet_reasons() -> set[str] | None:
+        reasons = {e.reason for e in core.list_namespaced_event(namespace, field_selector="involvedObject.name=ollama").items}
+        return reasons if wanted <= reasons else None
+
+    assert wanted <= _wait(kubelet_reasons, 30, "the kubelet's events")
 
 
 def _get_ok(url: str) -> bool:

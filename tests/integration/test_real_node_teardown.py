@@ -21,7 +21,7 @@ STACK = REPO / "hack" / "stack"
 
 
 def _out(*argv: str) -> list[str]:
-    result = subprocess.run(list(argv), capture_output=True, text=True)
+    result = subprocess.run(list(argv), capture_output=True, text=True, check=False)
     return sorted(line for line in result.stdout.splitlines() if line.strip())
 
 
@@ -80,6 +80,7 @@ def test_down_leaves_nothing_behind():
         _stack("down")
         after = host_state()
         for key in before:
-            assert after[key] == before[key], f"{key} differ after down:\n+ {sorted(set(after[key]) - set(before[key]))}\n- {sorted(set(before[key]) - set(after[key]))}"
+            added, removed = sorted(set(after[key]) - set(before[key])), sorted(set(before[key]) - set(after[key]))
+            assert after[key] == before[key], f"{key} differ after down:\n+ {added}\n- {removed}"
     finally:
         _stack("up")

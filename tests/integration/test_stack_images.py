@@ -38,7 +38,7 @@ def refs(stack) -> dict[str, str]:
 
 def _pull(registry_host: str, reference: str) -> tuple[dict, dict, list[bytes]]:
     """Manifest, config and uncompressed layers of ``reference``, each checked against its digest."""
-    repository, _, tag = reference.removeprefix(registry_host + "/").partition(":")
+    repository, _colon, tag = reference.removeprefix(registry_host + "/").partition(":")
     with httpx.Client(base_url=f"http://{registry_host}", timeout=60, follow_redirects=True) as client:
         reply = client.get(f"/v2/{repository}/manifests/{tag}", headers={"Accept": MANIFEST})
         reply.raise_for_status()
@@ -98,7 +98,7 @@ def test_a_push_to_a_repository_without_the_image_uploads_its_blobs_then_skips(s
 
 
 def test_the_ollama_image_is_laid_out_like_the_official_one_and_runs(stack, refs, rootfs: Path) -> None:
-    _, config, layers = _pull(stack.registry_host, refs["ollama"])
+    _manifest, config, layers = _pull(stack.registry_host, refs["ollama"])
     assert (config["architecture"], config["os"]) == ("amd64", "linux")
     runtime = config["config"]
     assert runtime["Entrypoint"] == ["/bin/ollama"] and runtime["Cmd"] == ["serve"]
@@ -115,19 +115,19 @@ def test_the_ollama_image_is_laid_out_like_the_official_one_and_runs(stack, refs
     assert not (rootfs / "etc/resolv.conf").exists() and not (rootfs / "etc/hostname").exists(), "the build host's files must not be in the image"
     # A port nothing listens on: the client prints its own version and no server is reached.
     env = {"PATH": "/usr/bin:/bin", "OLLAMA_HOST": "127.0.0.1:9"}
-    version = subprocess.run([CHROOT, str(rootfs), "/bin/ollama", "--version"], capture_output=True, text=True, timeout=60, env=env)
+    version = subprocess.run([CHROOT, str(rootfs), "/bin/ollama", "--version"], capture_output=True, text=True, timeout=60, env=env, check=False)
     assert images.OLLAMA_TAG in version.stdout + version.stderr, version
-    shell = subprocess.run([CHROOT, str(rootfs), "/bin/sh", "-c", "echo ok"], capture_output=True, text=True, timeout=30, env=env)
+    shell = subprocess.run([CHROOT, str(rootfs), "/bin/sh", "-c", "echo ok"], capture_output=True, text=True, timeout=30, env=env, check=False)
     assert (shell.returncode, shell.stdout) == (0, "ok\n"), shell
 
 
 def test_the_pause_image_holds_only_its_static_program_which_stops_on_sigterm(stack, refs, rootfs: Path) -> None:
-    _, config, layers = _pull(stack.registry_host, refs["pause"])
+    _manifest, config, layers = _pull(stack.registry_host, refs["pause"])
     assert config["config"]["Entrypoint"] == ["/pause"] and config["config"]["User"] == "65535:65535"
     assert len(layers) == 1 and tarfile.open(fileobj=io.BytesIO(layers[0])).getnames() == ["pause"]
     _unpack(layers, rootfs)
     # No libraries in the image: the program runs only if it is static.
-    version = subprocess.run([CHROOT, str(rootfs), "/pause", "--version"], capture_output=True, text=True, timeout=30, env={})
+    version = subprocess.run([CHROOT, str(rootfs), "/pause", "--version"], capture_output=True, text=True, timeout=30, env={}, check=False)
     assert version.stdout == f"pause {images.PAUSE_VERSION}\n", version
     proc = subprocess.Popen([CHROOT, "--userspec=65535:65535", str(rootfs), "/pause"], env={})
     try:
@@ -164,16 +164,16 @@ def _wait_until(check, seconds: float) -> bool:
 
 
 def test_pause_as_pid_1_reaps_the_orphans_it_inherits(stack, refs, rootfs: Path) -> None:
-    _, _, layers = _pull(stack.registry_host, refs["pause"])
+    _manifest, _config, layers = _pull(stack.registry_host, refs["pause"])
     _unpack(layers, rootfs)
     # pause as PID 1 of a PID namespace of its own, as in a pod that shares one.
     holder = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child", CHROOT, str(rootfs), "/pause"], env={})
     try:
-        assert _wait_until(lambda: any(name == "pause" for _, name, _ in _children(holder.pid)), 10)
-        pause = next(pid for pid, name, _ in _children(holder.pid) if name == "pause")
+        assert _wait_until(lambda: any(name == "pause" for _pid, name, _state in _children(holder.pid)), 10)
+        pause = next(pid for pid, name, _state in _children(holder.pid) if name == "pause")
         # The shell exits at once, so its sleep is orphaned into the namespace: pause becomes its parent.
         subprocess.run(["nsenter", "-t", str(pause), "-p", "--", "/bin/sh", "-c", "sleep 1 & exit 0"], check=True, timeout=10)
-        assert _wait_until(lambda: any(name == "sleep" for _, name, _ in _children(pause)), 5), "the orphan was not handed to pause"
+        assert _wait_until(lambda: any(name == "sleep" for _pid, name, _state in _children(pause)), 5), "the orphan was not handed to pause"
         assert _wait_until(lambda: not _children(pause), 10), f"pause left its exited children as zombies: {_children(pause)}"
         os.kill(pause, signal.SIGTERM)
         assert holder.wait(timeout=10) == 0

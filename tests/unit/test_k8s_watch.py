@@ -108,7 +108,7 @@ def items(sink: "queue.Queue[tuple[Any, ...]]") -> list[tuple[Any, ...]]:
 # -- the backoff itself -------------------------------------------------------------------------------
 def test_backoff_grows_to_the_cap_with_full_jitter_and_gives_up() -> None:
     top = Backoff(base=0.1, cap=4.0, max_failures=10, rand=lambda: 1.0)
-    assert [top.failed() for _ in range(9)] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 4.0, 4.0, 4.0]
+    assert [top.failed() for _attempt in range(9)] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 4.0, 4.0, 4.0]
     assert top.failed() is None, "the 10th consecutive failure gives up"
     bottom = Backoff(base=0.1, cap=4.0, rand=lambda: 0.0)
     assert bottom.failed() == 0.0, "full jitter: anything from 0 to the bound"

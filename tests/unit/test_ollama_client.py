@@ -326,7 +326,8 @@ def test_error_line_mid_stream_is_a_registry_error() -> None:
         ("pull model manifest: 401: unauthorized: access denied", OllamaAuthError, "credentials"),
         ('pull model manifest: Get "https://r:5000/v2/x/y/manifests/latest": http: server gave HTTP response to HTTPS client', OllamaRegistryError, "insecure"),
         (
-            'pull model manifest: Get "https://r:5000/v2/x/y/manifests/latest": tls: failed to verify certificate: x509: certificate signed by unknown authority',
+            'pull model manifest: Get "https://r:5000/v2/x/y/manifests/latest": '
+            "tls: failed to verify certificate: x509: certificate signed by unknown authority",
             OllamaRegistryError,
             "CA",
         ),

@@ -201,7 +201,7 @@ def test_a_redirect_in_a_stream_is_followed_when_safe() -> None:
 )
 def test_403_or_forbidden_in_a_host_or_path_is_not_an_auth_error_and_is_retried(said: str) -> None:
     err = pull_error(said)
-    assert type(err) is OllamaRegistryError and err.retryable
+    assert type(err) is OllamaRegistryError and err.retryable  # pylint: disable=unidiomatic-typecheck
     assert "credentials" not in err.hint
 
 
@@ -212,7 +212,7 @@ def test_a_host_named_certificate_is_not_a_tls_problem() -> None:
 
 def test_a_not_found_word_in_a_proxy_error_is_not_a_missing_model() -> None:
     err = pull_error('pull model manifest: Get "https://r.example/v2/a/b/manifests/latest": proxyconnect tcp: page not found')
-    assert type(err) is OllamaRegistryError and err.retryable
+    assert type(err) is OllamaRegistryError and err.retryable  # pylint: disable=unidiomatic-typecheck
 
 
 # The first seven are what Ollama v0.11.4 sent, pulling with insecure: true from a plain-HTTP registry that answered
@@ -251,7 +251,7 @@ def test_a_not_found_word_in_a_proxy_error_is_not_a_missing_model() -> None:
 )
 def test_ollamas_pull_errors_by_their_format(said: str, kind: type[OllamaError], retryable: bool) -> None:
     err = pull_error(said)
-    assert type(err) is kind and err.retryable is retryable and err.server_message == said
+    assert type(err) is kind and err.retryable is retryable and err.server_message == said  # pylint: disable=unidiomatic-typecheck
 
 
 def test_a_plain_http_registry_is_told_apart_from_a_bad_certificate() -> None:

@@ -46,14 +46,14 @@ CASES = [
 def rendered(tmp_path_factory) -> list:
     """Every case's expression rendered by a real ansible-playbook run (one run for all)."""
     tmp = tmp_path_factory.mktemp("tests")
-    tasks = [{"ansible.builtin.debug": {"msg": "{{ " + expression + " }}"}, "vars": {"x": value}} for expression, value, _ in CASES]
+    tasks = [{"ansible.builtin.debug": {"msg": "{{ " + expression + " }}"}, "vars": {"x": value}} for expression, value, _expected in CASES]
     (tmp / "play.yml").write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
     run = subprocess.run([str(BIN / "ansible-playbook"), "play.yml"], cwd=tmp, env=env, capture_output=True, text=True, check=True, timeout=300)
     return [task["hosts"]["localhost"]["msg"] for task in json.loads(run.stdout)["plays"][0]["tasks"]]
 
 
-@pytest.mark.parametrize(("index", "case"), list(enumerate(CASES)), ids=[f"{e}-{x!r}" for e, x, _ in CASES])
+@pytest.mark.parametrize(("index", "case"), list(enumerate(CASES)), ids=[f"{e}-{x!r}" for e, x, _expected in CASES])
 def test_tests_in_templates(rendered, index, case):
     _expression, _value, expected = case
     assert rendered[index] is expected
