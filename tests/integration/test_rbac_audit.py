@@ -128,6 +128,9 @@ def used(events: list[dict]) -> set[tuple[str, str, str, str | None]]:
             continue
         resource = ref["resource"] + ("/" + ref["subresource"] if ref.get("subresource") else "")
         out.add((ref.get("apiGroup", ""), resource, event["verb"], ref.get("namespace")))
+        if event["verb"] == "patch" and event.get("responseStatus", {}).get("code") == 201:
+            # A server-side apply that creates the object is authorised for create as well: the log shows only the patch.
+            out.add((ref.get("apiGroup", ""), resource, "create", ref.get("namespace")))
     return out
 
 
