@@ -125,6 +125,7 @@ def run_module(capsys: pytest.CaptureFixture[str]) -> ModuleRunner:
     import importlib
     import json
 
+    from ansible.module_utils.basic import AnsibleModule
     from ansible.module_utils.testing import patch_module_args
 
     def run(name: str, args: dict, *, check_mode: bool = False, diff: bool = False) -> dict:
@@ -136,8 +137,24 @@ def run_module(capsys: pytest.CaptureFixture[str]) -> ModuleRunner:
             args["_ansible_diff"] = True
         capsys.readouterr()
         _forget_warnings()
-        with patch_module_args(args), pytest.raises(SystemExit):
-            module.main()
-        return json.loads(capsys.readouterr().out)
+        shown: list[str] = []
+        real_warn = AnsibleModule.warn
+
+        def warn(self: AnsibleModule, warning: str, *more: object, **options: object) -> None:
+            shown.append(warning)
+            real_warn(self, warning, *more, **options)
+
+        AnsibleModule.warn = warn  # type: ignore[method-assign]
+        try:
+            with patch_module_args(args), pytest.raises(SystemExit):
+                module.main()
+        finally:
+            AnsibleModule.warn = real_warn  # type: ignore[method-assign]
+        result = json.loads(capsys.readouterr().out)
+        # Once controller code is imported in the same process, Ansible stops putting warnings in the
+        # result; the warnings the module gave are what a playbook run would show.
+        if shown and not result.get("warnings"):
+            result["warnings"] = shown
+        return result
 
     return run
