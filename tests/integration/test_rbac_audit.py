@@ -127,7 +127,9 @@ def used(events: list[dict]) -> set[tuple[str, str, str, str | None]]:
         if "resource" not in ref:
             continue
         resource = ref["resource"] + ("/" + ref["subresource"] if ref.get("subresource") else "")
-        out.add((ref.get("apiGroup", ""), resource, event["verb"], ref.get("namespace")))
+        # A Namespace is cluster-scoped, but the audit log names it in objectRef.namespace as well as in its name.
+        scope = None if ref["resource"] == "namespaces" else ref.get("namespace")
+        out.add((ref.get("apiGroup", ""), resource, event["verb"], scope))
         if event["verb"] == "patch" and event.get("responseStatus", {}).get("code") == 201:
             # A server-side apply that creates the object is authorised for create as well: the log shows only the patch.
             out.add((ref.get("apiGroup", ""), resource, "create", ref.get("namespace")))
