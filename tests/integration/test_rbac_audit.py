@@ -132,7 +132,7 @@ def used(events: list[dict]) -> set[tuple[str, str, str, str | None]]:
         out.add((ref.get("apiGroup", ""), resource, event["verb"], scope))
         if event["verb"] == "patch" and event.get("responseStatus", {}).get("code") == 201:
             # A server-side apply that creates the object is authorised for create as well: the log shows only the patch.
-            out.add((ref.get("apiGroup", ""), resource, "create", ref.get("namespace")))
+            out.add((ref.get("apiGroup", ""), resource, "create", scope))
     return out
 
 
@@ -185,7 +185,17 @@ def test_the_site_uses_every_right_of_the_automation_and_is_refused_nothing(stac
             ("everything on", []),
             (
                 "optional parts off (pruned)",
-                ["-e", json.dumps({"ollama_deploy_hpa_enabled": False, "ollama_deploy_ingress_kind": "ingress", "model_sync_drift_enabled": False})],
+                [
+                    "-e",
+                    json.dumps(
+                        {
+                            "ollama_deploy_hpa_enabled": False,
+                            "ollama_deploy_ingress_kind": "ingress",
+                            "ollama_deploy_ingress_cert_manager": False,
+                            "model_sync_drift_enabled": False,
+                        }
+                    ),
+                ],
             ),
             ("removal", ["--tags", "deploy", "-e", json.dumps({"ollama_deploy_state": "absent", "ollama_deploy_delete_data": True})]),
         ]
