@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-from typing import Any, Iterator
+import time
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -26,6 +27,17 @@ spec:
       {extra}
       containers: [{{name: ollama, image: ollama/ollama, resources: {{requests: {{cpu: 100m, memory: 128Mi}}}}}}]
 """
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
+    """``predicate()``'s first truthy value, asked every ``interval`` seconds; an AssertionError naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def kubectl(*args: str, stdin: str | None = None) -> str:

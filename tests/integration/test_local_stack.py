@@ -11,16 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from k8s_live import wait_for
 from kubernetes import client, config
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "hack" / "stack"
-
-
-@pytest.fixture(scope="module")
-def kube(stack):
-    api = config.new_client_from_config(config_file=stack.kubeconfig)
-    return api
 
 
 @pytest.fixture
@@ -30,16 +25,6 @@ def namespace(kube):
     core.create_namespace({"metadata": {"name": name}})
     yield name
     core.delete_namespace(name)
-
-
-def _wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_deployment_pods_run_on_kwok_nodes_and_emit_real_events(kube, namespace):
@@ -65,7 +50,7 @@ def test_deployment_pods_run_on_kwok_nodes_and_emit_real_events(kube, namespace)
         ready = [p for p in pods if p.status.phase == "Running" and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])]
         return ready if len(ready) == 2 else None
 
-    pods = _wait(running_pods, 60, "2 Running and Ready pods")
+    pods = wait_for(running_pods, 60, "2 Running and Ready pods")
     assert all(p.spec.node_name.startswith("kwok-node-") for p in pods)
 
     def reasons():
@@ -73,21 +58,21 @@ def test_deployment_pods_run_on_kwok_nodes_and_emit_real_events(kube, namespace)
         found = {e.reason for e in events}
         return found if {"Scheduled", "ScalingReplicaSet", "SuccessfulCreate"} <= found else None
 
-    found = _wait(reasons, 30, "Scheduled, SuccessfulCreate and ScalingReplicaSet events")
+    found = wait_for(reasons, 30, "Scheduled, SuccessfulCreate and ScalingReplicaSet events")
     assert "Started" in found  # the kwok stage for the kubelet's container start
 
     # Graceful scale-down: the surplus pod is marked for deletion, gets a Killing event, and is gone well within its grace period.
     apps.patch_namespaced_deployment_scale(namespace=namespace, name="ollama", body={"spec": {"replicas": 1}})
     started = time.monotonic()
-    _wait(lambda: len(core.list_namespaced_pod(namespace).items) == 1, 20, "the surplus pod to be gone")
+    wait_for(lambda: len(core.list_namespaced_pod(namespace).items) == 1, 20, "the surplus pod to be gone")
     assert time.monotonic() - started < 20
-    _wait(lambda: any(e.reason == "Killing" for e in core.list_namespaced_event(namespace).items), 10, "a Killing event")
+    wait_for(lambda: any(e.reason == "Killing" for e in core.list_namespaced_event(namespace).items), 10, "a Killing event")
 
 
 def test_pod_logs_are_the_real_ollama_log(kube, namespace, stack):
     core = client.CoreV1Api(kube)
     core.create_namespaced_pod(namespace, {"metadata": {"name": "ollama-logs"}, "spec": {"containers": [{"name": "ollama", "image": "ollama/ollama"}]}})
-    _wait(lambda: core.read_namespaced_pod("ollama-logs", namespace).status.phase == "Running", 30, "the pod to run")
+    wait_for(lambda: core.read_namespaced_pod("ollama-logs", namespace).status.phase == "Running", 30, "the pod to run")
     marker = f"stack-log-{uuid.uuid4().hex[:8]}"
     # A request to the real server shows up in the pod's log, as it would on a cluster.
     httpx.get(f"{stack.ollama_url}/api/tags", params={"probe": marker}, timeout=10)
@@ -96,7 +81,7 @@ def test_pod_logs_are_the_real_ollama_log(kube, namespace, stack):
         text = core.read_namespaced_pod_log("ollama-logs", namespace, container="ollama", timestamps=True)
         return text if "Listening on" in text and '"/api/tags' in text else None
 
-    text = _wait(logged, 15, "Ollama's startup and request lines in the pod log")
+    text = wait_for(logged, 15, "Ollama's startup and request lines in the pod log")
     assert text.splitlines()[0][:4].isdigit()  # timestamps=True prefixes each line with its time
 
 

@@ -41,11 +41,6 @@ def _awx_job():
 
 
 @pytest.fixture(scope="module")
-def kube(stack):
-    return config.new_client_from_config(config_file=stack.kubeconfig)
-
-
-@pytest.fixture(scope="module")
 def audit_log(stack) -> Path:
     path = Path(getattr(stack, "audit_log", "") or "")
     if not path.name or not path.exists():

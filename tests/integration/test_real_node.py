@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from k8s_live import wait_for
 from kubernetes import client, config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,17 +39,7 @@ def namespace(core):
     core.create_namespace({"metadata": {"name": name}})
     yield name
     core.delete_namespace(name)
-    _wait(lambda: name not in [n.metadata.name for n in core.list_namespace().items], 120, f"namespace {name} to go")
-
-
-def _wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    wait_for(lambda: name not in [n.metadata.name for n in core.list_namespace().items], 120, f"namespace {name} to go")
 
 
 def _kubectl(real, *args: str) -> str:
@@ -121,7 +112,7 @@ def test_untolerated_pod_stays_off_the_real_node(real, core, namespace):
     body = ollama_pod(real)
     body["spec"].pop("tolerations")
     core.create_namespaced_pod(namespace, body)
-    _wait(
+    wait_for(
         lambda: any(c.type == "PodScheduled" and c.reason == "Unschedulable" for c in (core.read_namespaced_pod("ollama", namespace).status.conditions or [])),
         60,
         "the scheduler to refuse the pod",
@@ -139,7 +130,7 @@ def test_ollama_pod_runs_hardened_with_logs_events_and_service(real, core, names
         pod = core.read_namespaced_pod("ollama", namespace)
         return pod if any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or [])) else None
 
-    pod = _wait(ready, 240, "the Ollama pod to be Ready (readinessProbe GET /api/version)")
+    pod = wait_for(ready, 240, "the Ollama pod to be Ready (readinessProbe GET /api/version)")
     print(f"first pod Ready after {time.monotonic() - started:.1f}s")
     assert pod.spec.node_name == real.real_node
     assert pod.status.phase == "Running"
@@ -152,7 +143,7 @@ def test_ollama_pod_runs_hardened_with_logs_events_and_service(real, core, names
     # ... and through the Service's ClusterIP, which only kube-proxy's rules make reachable.
     cluster_ip = core.read_namespaced_service("ollama", namespace).spec.cluster_ip
     assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network(real.service_cidr)
-    _wait(lambda: _get_ok(f"http://{cluster_ip}:11434/api/version"), 30, f"ClusterIP {cluster_ip} to answer")
+    wait_for(lambda: _get_ok(f"http://{cluster_ip}:11434/api/version"), 30, f"ClusterIP {cluster_ip} to answer")
 
     # Logs are the kubelet's own (the API server reaches it by InternalIP with its client cert).
     logs = _kubectl(real, "-n", namespace, "logs", "ollama")
@@ -168,7 +159,7 @@ def test_ollama_pod_runs_hardened_with_logs_events_and_service(real, core, names
         reasons = {e.reason for e in core.list_namespaced_event(namespace, field_selector="involvedObject.name=ollama").items}
         return reasons if wanted <= reasons else None
 
-    assert wanted <= _wait(kubelet_reasons, 30, "the kubelet's events")
+    assert wanted <= wait_for(kubelet_reasons, 30, "the kubelet's events")
 
 
 def _get_ok(url: str) -> bool:

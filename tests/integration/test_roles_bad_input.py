@@ -26,11 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 INGRESSROUTE_CRD = "ingressroutes.traefik.io"
 
 
-@pytest.fixture(scope="module")
-def kube(stack):
-    return config.new_client_from_config(config_file=stack.kubeconfig)
-
-
 @pytest.fixture
 def namespace(kube):
     """An existing, empty namespace of our own for the ollama_deploy cases."""

@@ -32,11 +32,6 @@ from ansible_collections.mlops.ollama.plugins.module_utils import _values as v
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-@pytest.fixture(scope="module")
-def kube(stack):
-    return config.new_client_from_config(config_file=stack.kubeconfig)
-
-
 def accepted(call) -> bool:
     """Whether the API server accepts the dry-run request (400/422: refused as invalid)."""
     try:
