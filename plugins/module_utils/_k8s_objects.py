@@ -17,6 +17,7 @@ import time
 from typing import Any, Mapping
 
 from ansible_collections.mlops.ollama.plugins.module_utils._k8s_client import K8sInputError
+from ansible_collections.mlops.ollama.plugins.module_utils._values import LABEL_NAME_PATTERN
 
 
 # ------------------------------------------------------------------------------------------------
@@ -70,7 +71,7 @@ def label_selector(selector: Mapping[str, Any] | None) -> str:
 
 
 # A label key (optional DNS-subdomain prefix, then a name of at most 63) and a label value (may be empty).
-_LABEL_NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_NAME = LABEL_NAME_PATTERN
 _LABEL_KEY = rf"(?:[a-z0-9](?:[-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_LABEL_NAME}"
 _LABEL_VALUE = rf"(?:{_LABEL_NAME})?"
 _REQUIREMENT = re.compile(

@@ -41,7 +41,8 @@ DNS_LABEL_RE = re.compile(DNS_LABEL_PATTERN)
 DNS_1035_LABEL_RE = re.compile(DNS_1035_LABEL_PATTERN)
 DNS_SUBDOMAIN_RE = re.compile(DNS_SUBDOMAIN_PATTERN)
 # Label values, and the name part of label keys and resource names (qualified names: an optional subdomain prefix and '/').
-_LABEL_NAME_RE = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+LABEL_NAME_PATTERN = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_NAME_RE = re.compile(LABEL_NAME_PATTERN)
 
 
 def _quantity_text(value: Any) -> str | None:
