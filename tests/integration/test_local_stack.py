@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from k8s_live import wait_for
-from kubernetes import client, config
+from kubernetes import client
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "hack" / "stack"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 REPO = Path(__file__).resolve().parents[2]
