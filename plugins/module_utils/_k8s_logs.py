@@ -29,6 +29,7 @@ from ansible_collections.mlops.ollama.plugins.module_utils._k8s_client import (
 from ansible_collections.mlops.ollama.plugins.module_utils._k8s_objects import (
     check_label_selector,
     check_regex,
+    container_waiting,
     iso,
     label_selector,
     now,
@@ -234,13 +235,38 @@ class LogRun:
             for resp in list(streams.values()):
                 close_stream(resp)
 
-    def _reader(self, pod: str, sink: "queue.Queue[Any]", streams: dict[str, Any], stop: threading.Event) -> None:
-        query = dict(self.query, container=self.states[pod]["container"], follow="true")
+    def _not_started(self, pod: str) -> str | None:
+        """Why the pod's container has no log yet (its waiting reason), or None once it has run or the pod is gone."""
         try:
-            resp = self.client._call("GET", self._path(pod), f"logs of {pod}", query, stream=True, timeout=(10.0, self.timeout + 5))
+            current = self.client.get(self.client.pods_path(self.namespace, pod), f"Pod {self.namespace}/{pod}")
+        except K8sApiError:
+            return None
+        return container_waiting(current, self.states[pod]["container"])
+
+    def _open_stream(self, pod: str, stop: threading.Event) -> Any:
+        """The follow stream of one pod; a container that has not started yet is waited for (the API answers 400 until
+        it runs), so a follow begun right after a rollout sees the first lines instead of failing at once."""
+        query = dict(self.query, container=self.states[pod]["container"], follow="true")
+        delay = 0.25
+        while True:
+            try:
+                return self.client._call("GET", self._path(pod), f"logs of {pod}", query, stream=True, timeout=(10.0, self.timeout + 5))
+            except K8sApiError as exc:
+                waiting = self._not_started(pod) if exc.status == 400 else None
+                if waiting is None:
+                    raise
+                self.states[pod]["error"] = f"container {self.states[pod]['container']} has not started ({waiting})"
+                if stop.wait(delay):
+                    raise
+                delay = min(delay * 2, 2.0)
+
+    def _reader(self, pod: str, sink: "queue.Queue[Any]", streams: dict[str, Any], stop: threading.Event) -> None:
+        try:
+            resp = self._open_stream(pod, stop)
         except Exception as exc:  # noqa: BLE001 - reported per pod
-            sink.put((pod, None, now(), str(exc)))
+            sink.put((pod, None, now(), self.states[pod]["error"] if stop.is_set() and self.states[pod]["error"] else str(exc)))
             return
+        self.states[pod]["error"] = None
         streams[pod] = resp
         try:
             for line in iter_lines(resp):

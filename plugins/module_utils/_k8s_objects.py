@@ -117,6 +117,21 @@ def pod_terminating(pod: Mapping[str, Any]) -> bool:
     return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
 
 
+def container_waiting(pod: Mapping[str, Any], container: str) -> str | None:
+    """The reason ``container`` has never run yet (ContainerCreating, ImagePullBackOff, the pod's phase before it has
+    a status), or None once it has run: from then on the kubelet has a log to serve."""
+    status = pod.get("status") or {}
+    if status.get("phase") in ("Succeeded", "Failed"):
+        return None
+    for cs in status.get("containerStatuses") or []:
+        if cs.get("name") == container:
+            state, last = cs.get("state") or {}, cs.get("lastState") or {}
+            if "waiting" not in state or last.get("terminated") or int(cs.get("restartCount") or 0):
+                return None
+            return str(state["waiting"].get("reason") or "waiting")
+    return str(status.get("phase") or "Pending")
+
+
 def pod_live(pod: Mapping[str, Any]) -> bool:
     """Counts towards the replicas: not being deleted and not finished."""
     return not pod_terminating(pod) and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")

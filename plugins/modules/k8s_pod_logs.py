@@ -77,7 +77,9 @@ options:
     type: bool
     default: false
   follow:
-    description: Stream the logs (C(--follow)) until O(until_regex) matches or O(timeout) passes.
+    description:
+      - Stream the logs (C(--follow)) until O(until_regex) matches or O(timeout) passes.
+      - A container that has not started yet (being created, pulling its image) is waited for within O(timeout).
     type: bool
     default: false
   until_regex:

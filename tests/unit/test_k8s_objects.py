@@ -84,3 +84,28 @@ def test_check_regex() -> None:
     assert ko.check_regex("Listening on", "until_regex").search("Listening on 0.0.0.0")
     with pytest.raises(ValueError, match=r"^until_regex is not a valid Python regular expression"):
         ko.check_regex("(unclosed", "until_regex")
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({}, "Pending"),
+        ({"phase": "Pending", "containerStatuses": [{"name": "main", "state": {"waiting": {"reason": "ContainerCreating"}}}]}, "ContainerCreating"),
+        ({"phase": "Pending", "containerStatuses": [{"name": "main", "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}, "ImagePullBackOff"),
+        ({"phase": "Running", "containerStatuses": [{"name": "main", "state": {"running": {}}}]}, None),
+        # A crash loop waits too, but its last run left a log to read.
+        (
+            {
+                "phase": "Running",
+                "containerStatuses": [
+                    {"name": "main", "restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}}, "lastState": {"terminated": {"exitCode": 3}}}
+                ],
+            },
+            None,
+        ),
+        ({"phase": "Succeeded"}, None),
+        ({"phase": "Pending", "containerStatuses": [{"name": "sidecar", "state": {"running": {}}}]}, "Pending"),
+    ],
+)
+def test_container_waiting_names_why_a_container_has_no_log_yet(status, expected):
+    assert ko.container_waiting({"status": status}, "main") == expected
