@@ -4,7 +4,8 @@ Addresses (all the stack's own, removed by `down`):
 - the bridge ``mlops-br0`` carries the node IP (also the pods' gateway) of the pod subnet;
 - the Service CIDR (read from the API server) is routed to that bridge, so nothing sent to a ClusterIP
   (or to a kwok pod's made-up IP, which kwok takes from the same range) ever leaves through another interface.
-Pods get no default route and no DNS server: they can answer the host and each other, nothing else.
+Pods get no default route: they can answer the host and each other, nothing else. Their DNS server is the node's
+CoreDNS on the node IP, which answers ``cluster.local`` from the API server and refuses every other name.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ NODE_LABELS = "mlops.ollama/node=real,mlops.ollama/local-stack=true"
 TAINT = "mlops.ollama/real-node"
 RUNC = "/usr/sbin/runc"
 CNI_BIN = Path("/usr/lib/cni")
+CLUSTER_DOMAIN = "cluster.local"
+DNS_READY_PORT = 8181
 PACKAGES = "runc containernetworking-plugins iptables"
 
 
@@ -77,8 +80,12 @@ class RealNode:
     def kube_proxy(self) -> ManagedProcess:
         return self._proc("kube-proxy", [str(self.binaries["kube-proxy"]), f"--config={self.base / 'kube-proxy.json'}"])
 
+    def coredns(self) -> ManagedProcess:
+        return self._proc("coredns", [str(self.binaries["coredns"]), "-conf", str(self.base / "Corefile")])
+
     def processes(self) -> list[ManagedProcess]:
-        return [self.kube_proxy(), self.kubelet(), self.containerd()]
+        """In the order they are stopped."""
+        return [self.kube_proxy(), self.kubelet(), self.coredns(), self.containerd()]
 
     def running(self) -> bool:
         return all(p.running() for p in self.processes())
@@ -124,7 +131,18 @@ class RealNode:
             nodeconfig.kubeconfig(f"https://127.0.0.1:{self.config.apiserver_port}", ca, self.pki / "admin.crt", self.pki / "admin.key", "kwok-admin")
         )
         (b / "kubelet.json").write_text(
-            nodeconfig.kubelet_config(socket=self.socket, node_ip=self.node_ip, pod_logs=b / "pod-logs", ca=ca, cgroup_root=CGROUP_ROOT)
+            nodeconfig.kubelet_config(
+                socket=self.socket,
+                node_ip=self.node_ip,
+                pod_logs=b / "pod-logs",
+                ca=ca,
+                cgroup_root=CGROUP_ROOT,
+                cluster_dns=self.node_ip,
+                cluster_domain=CLUSTER_DOMAIN,
+            )
+        )
+        (b / "Corefile").write_text(
+            nodeconfig.corefile(node_ip=self.node_ip, domain=CLUSTER_DOMAIN, kubeconfig=b / "kubeconfig.yaml", ready_port=DNS_READY_PORT)
         )
         (b / "kube-proxy.json").write_text(
             nodeconfig.kube_proxy_config(kubeconfig=b / "kubeconfig.yaml", node_name=NODE_NAME, node_ip=self.node_ip, pod_subnet=POD_SUBNET)
@@ -164,21 +182,26 @@ class RealNode:
         self.ensure_bridge()
         self.ensure_cgroup_root()
         step(
-            f"starting the real node {NODE_NAME}: containerd {versions.CONTAINERD}, kubelet and kube-proxy {versions.KUBERNETES} (node IP {self.node_ip} on {BRIDGE})"
+            f"starting the real node {NODE_NAME}: containerd {versions.CONTAINERD}, CoreDNS {versions.COREDNS}, "
+            f"kubelet and kube-proxy {versions.KUBERNETES} (node IP {self.node_ip} on {BRIDGE})"
         )
         self._start(self.containerd(), self.socket.exists, f"its socket {self.socket}", 30)
+        # Before the kubelet, so the first pod already finds its DNS server.
+        dns_ready = f"http://{self.node_ip}:{DNS_READY_PORT}/ready"
+        self._start(self.coredns(), lambda: _http_ok(dns_ready), dns_ready, 30)
         self._start(self.kubelet(), node_ready, f"node {NODE_NAME} Ready in the API", 90)
         healthz = f"http://{self.node_ip}:10256/healthz"
         self._start(self.kube_proxy(), lambda: _http_ok(healthz), f"{healthz}", 30)
 
     # -- down -------------------------------------------------------------
     def stop(self) -> None:
-        proxy, kubelet, containerd = self.processes()
+        proxy, kubelet, coredns, containerd = self.processes()
         proxy.stop()
         if self.binaries["kube-proxy"].exists():
             # kube-proxy's own cleanup of every rule and chain it made (iptables, ip6tables, nftables).
             subprocess.run([str(self.binaries["kube-proxy"]), "--cleanup"], capture_output=True, text=True)
         kubelet.stop()
+        coredns.stop()
         nodecleanup.kill_cgroup_tree(CGROUP_ROOT)
         containerd.stop()
         nodecleanup.kill_pids(nodecleanup.shim_pids(self.containerd_state), "containerd shim")

@@ -94,7 +94,27 @@ def cni_conflist(bridge: str, subnet: str, gateway: str, range_start: str, ipam_
     )
 
 
-def kubelet_config(*, socket: Path, node_ip: str, pod_logs: Path, ca: Path, cgroup_root: str) -> str:
+def corefile(*, node_ip: str, domain: str, kubeconfig: Path, ready_port: int) -> str:
+    """CoreDNS on the node IP: the cluster's names from the API server; every other name is refused (no forward)."""
+    return f"""{domain}:53 in-addr.arpa:53 ip6.arpa:53 {{
+    bind {node_ip}
+    ready {node_ip}:{ready_port}
+    errors
+    cache 5
+    kubernetes {domain} in-addr.arpa ip6.arpa {{
+        kubeconfig {kubeconfig} stack
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }}
+}}
+.:53 {{
+    bind {node_ip}
+    errors
+}}
+"""
+
+
+def kubelet_config(*, socket: Path, node_ip: str, pod_logs: Path, ca: Path, cgroup_root: str, cluster_dns: str, cluster_domain: str) -> str:
     return json.dumps(
         {
             "apiVersion": "kubelet.config.k8s.io/v1beta1",
@@ -116,7 +136,10 @@ def kubelet_config(*, socket: Path, node_ip: str, pod_logs: Path, ca: Path, cgro
             "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True}, "x509": {"clientCAFile": str(ca)}},
             "authorization": {"mode": "Webhook"},
             "podLogsDir": str(pod_logs),
-            # No cluster DNS yet and no host resolv.conf: a pod resolves nothing, so it sends nothing off the machine.
+            # The node's CoreDNS answers the cluster's names and nothing else; no host resolv.conf is passed on, so a
+            # pod's lookups never reach the machine's own resolvers.
+            "clusterDNS": [cluster_dns],
+            "clusterDomain": cluster_domain,
             "resolvConf": "",
             # The hard RLIMIT_NOFILE here is 20000; the kubelet raises its own limit to this value.
             "maxOpenFiles": 20000,

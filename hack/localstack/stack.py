@@ -282,8 +282,8 @@ class Stack:
             node = self.real_node(service_cidr="-")
             running = [p.name for p in node.processes() if p.running()]
             report["real node"] = (
-                f"{NODE_NAME} up at {node.node_ip} (containerd, kubelet, kube-proxy)"
-                if len(running) == 3
+                f"{NODE_NAME} up at {node.node_ip} (containerd, CoreDNS, kubelet, kube-proxy)"
+                if len(running) == len(node.processes())
                 else f"down (running: {', '.join(running) or 'none'})"
             )
         report["kubeconfig"] = str(self.config.kubeconfig)

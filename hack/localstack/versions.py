@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .gobuild import GoBinary
 
 KUBERNETES = "v1.36.3"
@@ -9,6 +11,7 @@ ETCD = "v3.6.16"
 KWOK = "v0.8.0"
 OLLAMA = "v0.11.4"
 CONTAINERD = "v2.2.9"
+COREDNS = "v1.15.0"
 
 
 def _kubernetes_staging(module: str) -> str | None:
@@ -59,6 +62,15 @@ GO_BINARIES = {
         "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
         extra_env={"GOFLAGS": "-buildvcs=false -tags=urfave_cli_no_docs,no_grpc"},
         ldflags=f"-X github.com/containerd/containerd/v2/version.Version={CONTAINERD[1:]}",
+    ),
+    # The real node's cluster DNS: CoreDNS with the few plugins its Corefile uses (coredns/main.go).
+    "coredns": GoBinary(
+        "coredns",
+        "github.com/coredns/coredns",
+        COREDNS,
+        "github.com/coredns/coredns",
+        main_source=Path(__file__).with_name("coredns") / "main.go",
+        ldflags=f"-X github.com/coredns/coredns/coremain.GitCommit={COREDNS}",
     ),
     "kwok": GoBinary("kwok", "sigs.k8s.io/kwok", KWOK, "sigs.k8s.io/kwok/cmd/kwok"),
     "kwokctl": GoBinary("kwokctl", "sigs.k8s.io/kwok", KWOK, "sigs.k8s.io/kwok/cmd/kwokctl"),

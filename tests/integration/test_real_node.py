@@ -1,4 +1,5 @@
-"""The local stack's real node runs pods for real: containerd + runc, the kubelet's probes, logs and events, kube-proxy.
+"""The local stack's real node runs pods for real: containerd + runc, the kubelet's probes, logs and events, kube-proxy,
+cluster DNS.
 
 The pod is the Ollama image the stack builds, under the security context the ollama_deploy role sets.
 """
@@ -144,6 +145,18 @@ def test_ollama_pod_runs_hardened_with_logs_events_and_service(real, core, names
     cluster_ip = core.read_namespaced_service("ollama", namespace).spec.cluster_ip
     assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network(real.service_cidr)
     wait_for(lambda: _get_ok(f"http://{cluster_ip}:11434/api/version"), 30, f"ClusterIP {cluster_ip} to answer")
+
+    # Cluster DNS: the pod's resolver is the node's CoreDNS, which answers the Service by its full name and by the
+    # pod's search path, and refuses a name outside the cluster (nothing is forwarded off the machine).
+    script = (
+        f"grep ^nameserver /etc/resolv.conf; getent hosts ollama.{namespace}.svc.cluster.local; getent hosts ollama; "
+        "getent hosts example.com || echo unresolved"
+    )
+    lookups = _kubectl(real, "-n", namespace, "exec", "ollama", "--", "sh", "-c", script).splitlines()
+    assert lookups[0].split() == ["nameserver", real.real_node_ip], lookups
+    assert lookups[1].split() == [cluster_ip, f"ollama.{namespace}.svc.cluster.local"], lookups
+    assert lookups[2].split()[0] == cluster_ip, lookups
+    assert lookups[3:] == ["unresolved"], lookups
 
     # Logs are the kubelet's own (the API server reaches it by InternalIP with its client cert).
     logs = _kubectl(real, "-n", namespace, "logs", "ollama")
