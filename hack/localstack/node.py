@@ -46,6 +46,9 @@ class RealNode:
         self.service_cidr = service_cidr
         net = ipaddress.ip_network(POD_SUBNET)
         self.node_ip = str(net.network_address + 1)
+        # A second address of the bridge for the pods' registry blob server: Ollama uses a redirect's Location only
+        # when it points at another host than the registry's.
+        self.blobs_ip = str(net.network_address + 2)
         self.range_start = str(net.network_address + 10)
         self.base = config.state_dir / "node"
         self.logs = config.state_dir / "logs"
@@ -153,6 +156,7 @@ class RealNode:
         if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode != 0:
             subprocess.run(["ip", "link", "add", BRIDGE, "type", "bridge"], check=True)
         subprocess.run(["ip", "addr", "replace", f"{self.node_ip}/{prefix}", "dev", BRIDGE], check=True)
+        subprocess.run(["ip", "addr", "replace", f"{self.blobs_ip}/{prefix}", "dev", BRIDGE], check=True)
         subprocess.run(["ip", "link", "set", BRIDGE, "up"], check=True)
         subprocess.run(["ip", "route", "replace", self.service_cidr, "dev", BRIDGE, "src", self.node_ip], check=True)
 

@@ -10,6 +10,11 @@ which Ollama's parallel part downloads use).
 The blob server listens on another loopback address (127.0.0.2) on purpose:
 Ollama follows a redirect to the *same* host name itself and only stops at
 (and uses the Location of) a redirect to a different host, as with a CDN.
+
+Pods cannot reach loopback, so the real node gets a second instance over the same
+storage, on the node IP, with its blob server on a second address of the node's
+bridge (``host``/``blobs_host``). That blob server keeps an access log: a test
+reads it to prove which layers a pod downloaded.
 """
 
 
@@ -47,7 +52,7 @@ middleware:
       options:
         baseurl: http://{blobs_host}:{blobs_port}/
 http:
-  addr: 127.0.0.1:{port}
+  addr: {host}:{port}
   secret: local-stack-only
   headers:
     X-Content-Type-Options: [nosniff]
@@ -66,7 +71,7 @@ pid {run}/nginx-{name}.pid;
 error_log {run}/nginx-{name}.error.log warn;
 events {{ worker_connections 256; }}
 http {{
-  access_log off;
+  access_log {access_log};
   client_body_temp_path {run}/nginx-{name}-tmp/body;
   proxy_temp_path {run}/nginx-{name}-tmp/proxy;
   fastcgi_temp_path {run}/nginx-{name}-tmp/fastcgi;
@@ -93,14 +98,29 @@ def require_binary(name: str, package: str) -> str:
 class Registry:
     """docker-registry + the nginx that serves its blobs; ``name`` keeps several instances apart."""
 
-    def __init__(self, root: Path, run_dir: Path, port: int, blobs_port: int, *, name: str = "registry", serve_blobs: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path,
+        run_dir: Path,
+        port: int,
+        blobs_port: int,
+        *,
+        name: str = "registry",
+        serve_blobs: bool = True,
+        host: str = "127.0.0.1",
+        blobs_host: str = BLOBS_HOST,
+        log_blob_requests: bool = False,
+    ) -> None:
         self.root = root
         self.run_dir = run_dir
         self.port = port
         self.blobs_port = blobs_port
         self.name = name
+        self.address = host
+        self.blobs_host = blobs_host
+        self.blobs_access_log = run_dir / f"nginx-{name}.access.log" if log_blob_requests else None
         config = run_dir / f"{name}.yml"
-        self._config_text = REGISTRY_CONFIG.format(root=root, port=port, blobs_host=BLOBS_HOST, blobs_port=blobs_port)
+        self._config_text = REGISTRY_CONFIG.format(root=root, host=host, port=port, blobs_host=blobs_host, blobs_port=blobs_port)
         self._config_path = config
         self.registry = ManagedProcess(
             name=f"{name} (docker-registry)",
@@ -113,7 +133,14 @@ class Registry:
             nginx_conf = run_dir / f"nginx-{name}.conf"
             self._nginx_conf_path = nginx_conf
             self._nginx_conf_text = NGINX_CONFIG.format(
-                run=run_dir, name=name, host=BLOBS_HOST, port=blobs_port, root=root, user=pwd.getpwuid(os.getuid()).pw_name, group=grp.getgrgid(os.getgid()).gr_name
+                run=run_dir,
+                name=name,
+                host=blobs_host,
+                port=blobs_port,
+                root=root,
+                access_log=self.blobs_access_log or "off",
+                user=pwd.getpwuid(os.getuid()).pw_name,
+                group=grp.getgrgid(os.getgid()).gr_name,
             )
             self.blobs = ManagedProcess(
                 name=f"{name} blob server (nginx)",
@@ -124,10 +151,10 @@ class Registry:
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
 
     def healthy(self) -> bool:
-        if not port_accepts(self.port):
+        if not port_accepts(self.port, self.address):
             return False
         try:
             return httpx.get(f"http://{self.host}/v2/", timeout=2).status_code == 200
@@ -143,7 +170,7 @@ class Registry:
                 (self.run_dir / f"nginx-{self.name}-tmp" / sub).mkdir(parents=True, exist_ok=True)
             self._nginx_conf_path.write_text(self._nginx_conf_text)
             self.blobs.start()
-            wait_for(lambda: port_accepts(self.blobs_port, BLOBS_HOST), 20, f"nginx to listen on {BLOBS_HOST}:{self.blobs_port}")
+            wait_for(lambda: port_accepts(self.blobs_port, self.blobs_host), 20, f"nginx to listen on {self.blobs_host}:{self.blobs_port}")
         self.registry.start()
         try:
             wait_for(self.healthy, 30, f"the registry to answer on http://{self.host}/v2/")

@@ -60,6 +60,9 @@ class StackInfo:
     service_cidr: str = ""
     # Images built by the stack and pushed to its registry: name -> reference containerd pulls.
     images: dict[str, str] = field(default_factory=dict)
+    # The registry as pods on the real node reach it (same storage, on the node IP), and its blob server's access log.
+    pod_registry_host: str = ""
+    pod_blobs_access_log: str = ""
 
 
 def _registry_digest(registry_host: str, short: str) -> str | None:
@@ -114,6 +117,19 @@ class Stack:
     def cluster(self) -> KwokCluster:
         return KwokCluster(self.config, self.binary_paths())
 
+    def pod_registry(self, node: RealNode) -> Registry:
+        """The same registry storage served on the real node's bridge, for pods (loopback is their own)."""
+        return Registry(
+            self.config.registry_root,
+            self.config.run_dir,
+            self.config.registry_port,
+            self.config.blobs_port,
+            name="registry-pods",
+            host=node.node_ip,
+            blobs_host=node.blobs_ip,
+            log_blob_requests=True,
+        )
+
     def real_node(self, service_cidr: str = "") -> RealNode:
         return RealNode(self.config, self.binary_paths(), self.cluster().pki, service_cidr or self.service_cidr())
 
@@ -160,6 +176,7 @@ class Stack:
         images = self.ensure_images(registry.host)
         nodes = self.start_cluster()
         real = self.start_real_node(images) if self.cluster_kind == "kwok" and images else None
+        pod_registry = self.start_pod_registry(real) if real else None
         if real:
             nodes.append(NODE_NAME)
         info = StackInfo(
@@ -182,6 +199,8 @@ class Stack:
             pod_subnet=POD_SUBNET if real else "",
             service_cidr=real.service_cidr if real else "",
             images=images,
+            pod_registry_host=pod_registry.host if pod_registry else "",
+            pod_blobs_access_log=str(pod_registry.blobs_access_log) if pod_registry else "",
         )
         self.config.status_file.write_text(json.dumps(asdict(info), indent=2) + "\n")
         step(f"stack is up; details in {self.config.status_file}; `hack/stack env` prints the variables to use it")
@@ -219,6 +238,14 @@ class Stack:
             step("warning: hack/localstack/images.py is missing: no images, so no real node")
             return {}
         return images.ensure_images(self.config, registry_host)
+
+    def start_pod_registry(self, node: RealNode) -> Registry:
+        registry = self.pod_registry(node)
+        if not (registry.registry.running() and registry.healthy()):
+            registry.stop()
+            step(f"starting the pods' registry on {registry.host} (blobs via nginx on {node.blobs_ip}:{self.config.blobs_port})")
+            registry.start()
+        return registry
 
     def start_real_node(self, images: dict[str, str]) -> RealNode:
         node = self.real_node()
@@ -258,7 +285,9 @@ class Stack:
                 subprocess.run(["kind", "delete", "cluster", "--name", self.config.cluster_name], check=False)
         else:
             # The node first: its kubelet and kube-proxy talk to the API server until they stop.
-            self.real_node(service_cidr="-").stop()
+            node = self.real_node(service_cidr="-")
+            self.pod_registry(node).stop()
+            node.stop()
             self.cluster().delete()
         for port_file in sorted((self.config.state_dir / "extra").glob("*/port")):
             self.extra_ollama(port_file.parent.name).stop()

@@ -7,6 +7,7 @@ The pod is the Ollama image the stack builds, under the security context the oll
 from __future__ import annotations
 
 import ipaddress
+import os
 import subprocess
 import time
 import uuid
@@ -173,6 +174,81 @@ def test_ollama_pod_runs_hardened_with_logs_events_and_service(real, core, names
         return reasons if wanted <= reasons else None
 
     assert wanted <= wait_for(kubelet_reasons, 30, "the kubelet's events")
+
+
+def _ready_pod(core, namespace: str, name: str):
+    def ready():
+        pod = core.read_namespaced_pod(name, namespace)
+        return pod if any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or [])) else None
+
+    return wait_for(ready, 240, f"pod {name} to be Ready")
+
+
+def _blob_downloads(real) -> int:
+    """Blob reads the pods' registry redirected to its blob server, from that server's access log."""
+    log = Path(real.pod_blobs_access_log)
+    return sum(1 for line in log.read_text().splitlines() if '"GET /docker/registry/v2/blobs/' in line) if log.exists() else 0
+
+
+def test_models_on_the_claim_survive_a_pod_delete_without_a_second_download(real, core, namespace, run_module, tmp_path):
+    # A hostPath volume on the node, bound by name: the models outlive the pod as they do on a k3s local-path claim.
+    data = tmp_path / "models"
+    data.mkdir()
+    os.chmod(data, 0o777)  # hostPath ignores fsGroup; the pod runs as uid 1000
+    volume = f"{namespace}-models"
+    core.create_persistent_volume(
+        {
+            "metadata": {"name": volume},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": "real-node-test",
+                "hostPath": {"path": str(data)},
+            },
+        }
+    )
+    try:
+        core.create_namespaced_persistent_volume_claim(
+            namespace,
+            {
+                "metadata": {"name": "ollama"},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": "real-node-test",
+                    "volumeName": volume,
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+        )
+        body = ollama_pod(real)
+        claim = {"name": "models", "persistentVolumeClaim": {"claimName": "ollama"}}
+        body["spec"]["volumes"] = [claim if v["name"] == "models" else v for v in body["spec"]["volumes"]]
+        core.create_namespaced_pod(namespace, body)
+        first = _ready_pod(core, namespace, "ollama")
+        model = f"{real.pod_registry_host}/mlops/tiny-a:latest"
+
+        before = _blob_downloads(real)
+        pulled = run_module("ollama_model", {"url": f"http://{first.status.pod_ip}:11434", "name": model, "insecure": True})
+        assert pulled.get("failed") is not True and pulled["changed"] is True, pulled
+        downloaded = _blob_downloads(real)
+        assert downloaded > before, "the pod's pull did not go through the pods' registry blob server"
+        listed = {m["name"]: m["digest"] for m in run_module("ollama_model_info", {"url": f"http://{first.status.pod_ip}:11434"})["models"]}
+        assert model in listed, listed
+
+        core.delete_namespaced_pod("ollama", namespace, grace_period_seconds=5)
+        wait_for(lambda: "ollama" not in [p.metadata.name for p in core.list_namespaced_pod(namespace).items], 60, "the first pod to go")
+        core.create_namespaced_pod(namespace, body)
+        second = _ready_pod(core, namespace, "ollama")
+        assert second.metadata.uid != first.metadata.uid
+        url = f"http://{second.status.pod_ip}:11434"
+        assert {m["name"]: m["digest"] for m in run_module("ollama_model_info", {"url": url})["models"]} == listed
+        again = run_module("ollama_model", {"url": url, "name": model, "insecure": True})
+        assert again.get("failed") is not True and again["changed"] is False, again
+        assert _blob_downloads(real) == downloaded, "a layer was downloaded again after the pod was replaced"
+    finally:
+        # The namespace goes with its pod and claim; the volume is cluster-scoped and the test's own.
+        core.delete_persistent_volume(volume)
 
 
 def _get_ok(url: str) -> bool:
