@@ -1,5 +1,8 @@
 """`hack/stack down` leaves the host as `up` found it, with a pod (and a hostPort) running on the real node.
 
+Compared before `up` and after `down`: mounts, network namespaces, links, routes, iptables/ip6tables rules,
+nftables tables and listening sockets.
+
 This test restarts the shared stack: run it alone, holding the live lock
 (`flock /tmp/work/live.lock python -m pytest tests/integration/test_real_node_teardown.py`). It leaves the stack up.
 """
@@ -26,7 +29,7 @@ def _out(*argv: str) -> list[str]:
 
 
 def host_state() -> dict[str, list[str]]:
-    """What the node may touch on the host: mounts, network namespaces, links, firewall rules."""
+    """What the node may touch on the host: mounts, network namespaces, links, firewall rules, listening sockets."""
 
     def rules(tool: str) -> list[str]:
         # Comments carry timestamps and chain lines carry packet counters: neither is state.
@@ -40,6 +43,8 @@ def host_state() -> dict[str, list[str]]:
         "ip6tables": rules("ip6tables"),
         "nft": _out("nft", "list", "tables"),
         "routes": _out("ip", "route"),
+        # Sockets listening (TCP) or bound for DNS (UDP 53): the node's CoreDNS and the pods' registry must be gone too.
+        "listening": [ln.split()[3] for ln in _out("ss", "-Hltn")] + [ln.split()[3] for ln in _out("ss", "-Hlun", "sport = :53")],
     }
 
 
@@ -77,6 +82,7 @@ def test_down_leaves_nothing_behind():
         during = host_state()
         assert during["mounts"] != before["mounts"] and "mlops-br0" in during["links"]
         assert any("CNI-" in ln for ln in during["iptables"]) and any("KUBE-SERVICES" in ln for ln in during["iptables"])
+        assert f"{info.real_node_ip}:53" in during["listening"] and info.pod_registry_host in during["listening"], during["listening"]
         _stack("down")
         after = host_state()
         for key in before:
