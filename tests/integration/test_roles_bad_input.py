@@ -207,6 +207,8 @@ OLLAMA_DEPLOY_STATIC = {
     "HPA maximum far beyond any cluster": ("ollama_deploy_replicas_max", {"ollama_deploy_hpa_enabled": True, "ollama_deploy_hpa_max_replicas": 100000}),
     "negative revision history": ("ollama_deploy_revision_history_limit", {"ollama_deploy_revision_history_limit": -1}),
     "negative grace period": ("ollama_deploy_termination_grace_period", {"ollama_deploy_termination_grace_period": -1}),
+    "preStop wait as long as the grace period": ("ollama_deploy_prestop_sleep", {"ollama_deploy_prestop_sleep": 30}),
+    "negative preStop wait": ("ollama_deploy_prestop_sleep", {"ollama_deploy_prestop_sleep": -1}),
     "probe period 0": ("ollama_deploy_readiness_probe.periodSeconds", {"ollama_deploy_readiness_probe": {"periodSeconds": 0}}),
     "liveness success threshold 2": ("ollama_deploy_liveness_probe.successThreshold", {"ollama_deploy_liveness_probe": {"successThreshold": 2}}),
     "probe timeout as text": ("ollama_deploy_startup_probe.timeoutSeconds", {"ollama_deploy_startup_probe": {"timeoutSeconds": "5s"}}),
