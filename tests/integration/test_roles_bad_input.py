@@ -12,17 +12,13 @@ through preflight shows as a failed cluster read instead of a message naming the
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from role_runs import run_role
 
-REPO = Path(__file__).resolve().parents[2]
 INGRESSROUTE_CRD = "ingressroutes.traefik.io"
 
 
@@ -36,47 +32,8 @@ def namespace(kube):
     core.delete_namespace(name)
 
 
-# Nothing listens here: a run that gets past the static preflight fails at its first cluster read.
-NO_CLUSTER = "https://127.0.0.1:9"
 # The static preflight is done once the role reads the cluster.
 FIRST_CLUSTER_READ = {"k3s_ml_namespace": "Read namespace", "ollama_deploy": "Read the namespace, the storage class and the Deployment"}
-
-
-def run_role(stack, tmp_path: Path, role: str, extra_vars: dict, *, expect_failure: bool = True) -> dict:
-    """Run one role of the collection on localhost; return the JSON callback's result.
-
-    ``stack`` None: no cluster (K8S_AUTH_HOST points where nothing listens).
-    """
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(f"- name: Run {role} with bad input\n  hosts: localhost\n  gather_facts: false\n  roles:\n    - role: mlops.ollama.{role}\n")
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n      ansible_python_interpreter: " + sys.executable + "\n")
-    env = dict(os.environ)
-    env.update(
-        {
-            "ANSIBLE_COLLECTIONS_PATH": str(REPO / "build"),
-            "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
-            "ANSIBLE_FORCE_COLOR": "0",
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        }
-    )
-    if stack is None:
-        env.pop("K8S_AUTH_KUBECONFIG", None)
-        env.update({"K8S_AUTH_HOST": NO_CLUSTER, "K8S_AUTH_API_KEY": "none", "K8S_AUTH_VERIFY_SSL": "false", "HOME": str(tmp_path)})
-    else:
-        env["K8S_AUTH_KUBECONFIG"] = stack.kubeconfig
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook), "-e", json.dumps(extra_vars)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-        check=False,
-    )
-    if expect_failure:
-        assert proc.returncode != 0, f"the run should have failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return json.loads(proc.stdout)
 
 
 def failure(result: dict) -> tuple[str, str]:
