@@ -73,14 +73,30 @@ def _fmt_mem(b: float) -> str:
     return f"{b / 2**30:.2f}Gi" if b >= 2**30 else f"{b / 2**20:.0f}Mi"
 
 
+def may_list_all_pods(client: K8sClient) -> bool:
+    """Whether this identity may list pods in every namespace, asked with a SelfSubjectAccessReview (which any
+    authenticated identity may create), so that a namespaced identity is never refused a request."""
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"verb": "list", "resource": "pods"}},
+    }
+    try:
+        answer = client.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review, "Access review: list pods in all namespaces")
+    except K8sApiError:
+        return True  # no review API: try the list itself, and fall back on a refusal
+    return bool((answer.get("status") or {}).get("allowed"))
+
+
 def _bound_pods(client: K8sClient, namespace: str) -> tuple[list[dict[str, Any]], str | None]:
     """The running pods that use the nodes, and what the estimate cannot see (None when it sees every namespace)."""
     running = {"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"}
-    try:
-        return client.get("/api/v1/pods", "Pods in all namespaces", running).get("items") or [], None
-    except K8sApiError as exc:
-        if exc.status != 403:
-            raise
+    if may_list_all_pods(client):
+        try:
+            return client.get("/api/v1/pods", "Pods in all namespaces", running).get("items") or [], None
+        except K8sApiError as exc:
+            if exc.status != 403:
+                raise
     # A namespaced identity (the automation's ServiceAccount) may not read other namespaces' pods: estimate from
     # this namespace's pods and say that the estimate is optimistic, rather than fail the scale.
     pods = client.get(client.pods_path(namespace), f"Pods in {namespace}", running).get("items") or []

@@ -165,6 +165,10 @@ class K8sClient:
         result: dict[str, Any] = self._call("GET", path, what, query)
         return result
 
+    def post(self, path: str, body: Any, what: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", path, what, body=body)
+        return result
+
     def patch(self, path: str, body: Any, what: str, patch_type: str = "application/merge-patch+json", field_manager: str | None = None) -> dict[str, Any]:
         result: dict[str, Any] = self._call("PATCH", path, what, {"fieldManager": field_manager}, body=body, content_type=patch_type)
         return result

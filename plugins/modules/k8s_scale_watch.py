@@ -87,7 +87,8 @@ options:
       - Counts nodes that are Ready, schedulable, match the pod template's C(nodeSelector) and whose C(NoSchedule)/C(NoExecute) taints
         are tolerated; free room is allocatable minus the requests of the pods bound there (containers summed, init containers' maximum,
         limits when a request is missing). Affinity and topology spread constraints are not evaluated.
-      - Needs C(list) of pods in all namespaces for a complete estimate; without it, only the Deployment's namespace is counted (see
+      - Needs C(list) of pods in all namespaces for a complete estimate. It asks first (a SelfSubjectAccessReview, never refused);
+        without the right, only the Deployment's namespace is counted (see
         RV(capacity)).
     type: bool
     default: true

@@ -149,7 +149,9 @@ def test_a_namespaced_identity_gets_an_optimistic_capacity_plan_and_a_warning(ku
         assert up["capacity"]["pods_counted"] == f"namespace {namespace} only" and up["capacity"]["fits"] is True
         # module.warn() output: plain strings before ansible-core 2.19, warning summaries since.
         assert "no permission to list pods in all namespaces" in json.dumps(up.get("warnings")), up.get("warnings")
-        assert "GET /api/v1/pods?fieldSelector=status.phase!=Succeeded,status.phase!=Failed" in up["api_calls"]
+        # It asked first instead of being refused: no list of every namespace's pods was even tried.
+        assert "POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews" in up["api_calls"]
+        assert not any(call.startswith("GET /api/v1/pods") for call in up["api_calls"]), up["api_calls"]
         admin = run_module("k8s_scale_watch", base(kubeconfig, namespace, name="ollama", replicas=3, wait_timeout=60))
         assert admin["capacity"]["pods_counted"] == "all namespaces"
     finally:

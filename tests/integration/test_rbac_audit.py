@@ -139,6 +139,7 @@ def test_the_site_uses_every_right_of_the_automation_and_is_refused_nothing(stac
         "k3s_ml_namespace_name": namespace,
         "k3s_ml_namespace_automation_enabled": True,
         "k3s_ml_namespace_automation_ingress_crds": True,
+        "k3s_ml_namespace_automation_read_all_pods": True,
         "k3s_ml_namespace_quota_enabled": True,
         "k3s_ml_namespace_limit_range_enabled": True,
         "k3s_ml_namespace_network_policy_enabled": True,
