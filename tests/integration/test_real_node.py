@@ -147,10 +147,11 @@ def test_ollama_pod_runs_hardened_with_logs_events_and_service(real, core, names
     assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network(real.service_cidr)
     wait_for(lambda: _get_ok(f"http://{cluster_ip}:11434/api/version"), 30, f"ClusterIP {cluster_ip} to answer")
 
-    # Cluster DNS: the pod's resolver is the node's CoreDNS, which answers the Service by its full name and by the
-    # pod's search path, and refuses a name outside the cluster (nothing is forwarded off the machine).
+    # Cluster DNS: the pod's resolver is the node's CoreDNS, which answers the Service by its full name and through the
+    # pod's search path (``ollama`` alone is the pod's own name in /etc/hosts), and refuses a name outside the cluster
+    # (nothing is forwarded off the machine).
     script = (
-        f"grep ^nameserver /etc/resolv.conf; getent hosts ollama.{namespace}.svc.cluster.local; getent hosts ollama; "
+        f"grep ^nameserver /etc/resolv.conf; getent hosts ollama.{namespace}.svc.cluster.local; getent hosts ollama.{namespace}; "
         "getent hosts example.com || echo unresolved"
     )
     lookups = _kubectl(real, "-n", namespace, "exec", "ollama", "--", "sh", "-c", script).splitlines()
