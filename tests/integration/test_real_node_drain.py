@@ -35,7 +35,7 @@ def namespace(stack: Any, kube: Any) -> Iterator[str]:
 
 
 def _deploy(stack: Any, tmp_path: Any, namespace: str, replicas: int) -> None:
-    repository, _, tag = stack.images["ollama"].rpartition(":")
+    repository, _colon, tag = stack.images["ollama"].rpartition(":")
     result = run_role(
         stack,
         tmp_path,
