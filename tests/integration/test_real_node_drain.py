@@ -67,13 +67,14 @@ class RequestLoop(threading.Thread):
         self.ok, self.failures = 0, []  # type: ignore[var-annotated]
 
     def run(self) -> None:
+        started = time.monotonic()
         while not self.stop.is_set():
             try:
                 reply = httpx.get(self.url, timeout=5)
                 reply.raise_for_status()
                 self.ok += 1
             except httpx.HTTPError as exc:
-                self.failures.append(f"{type(exc).__name__}: {exc}")
+                self.failures.append(f"at {time.monotonic() - started:.2f} s: {type(exc).__name__}: {exc}")
             time.sleep(0.02)
 
 
@@ -92,6 +93,7 @@ def test_both_replicas_serve_and_a_scale_down_fails_no_request(stack: Any, kube:
 
     cluster_ip = core.read_namespaced_service("ollama", namespace).spec.cluster_ip
     loop = RequestLoop(f"http://{cluster_ip}:11434{REQUEST}")
+    started = time.monotonic()
     loop.start()
     try:
         # Both replicas answer requests through the Service: each pod's own log shows them.
@@ -100,6 +102,7 @@ def test_both_replicas_serve_and_a_scale_down_fails_no_request(stack: Any, kube:
         both = run_module("k8s_pod_logs", dict(args, deployment="ollama", follow=True, until_regex=served, until="all", timeout=60))
         assert both.get("failed") is not True and sorted(both["matched_pods"]) == sorted(p.metadata.name for p in pods), both.get("msg")
 
+        print(f"scale-down starts at {time.monotonic() - started:.2f} s of the request loop")
         down = run_module("k8s_scale_watch", dict(args, name="ollama", replicas=1, wait_timeout=120))
         assert down.get("failed") is not True, down.get("msg")
         wait_for(lambda: len(core.list_namespaced_pod(namespace, label_selector="app.kubernetes.io/name=ollama").items) == 1, 60, "the stopped pod to go")
