@@ -250,7 +250,7 @@ class LogRun:
         delay = 0.25
         while True:
             try:
-                return self.client._call("GET", self._path(pod), f"logs of {pod}", query, stream=True, timeout=(10.0, self.timeout + 5))
+                return self.client.stream(self._path(pod), f"logs of {pod}", query, self.timeout + 5)
             except K8sApiError as exc:
                 waiting = self._not_started(pod) if exc.status == 400 else None
                 if waiting is None:
