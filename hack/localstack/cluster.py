@@ -178,7 +178,8 @@ class KwokCluster:
         """A default StorageClass named like k3s's (``local-path``) with pre-created PVs, so PVCs bind as on k3s.
 
         No provisioner runs in the local stack; the PV controller binds claims to
-        these static volumes, which is what lets pods with a PVC be scheduled.
+        these static volumes, which is what lets pods with a PVC be scheduled, and
+        the real node mounts them as hostPath directories of the stack's state.
         """
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
@@ -201,6 +202,10 @@ class KwokCluster:
         ]
         for i in range(volumes):
             path = self.config.state_dir / "volumes" / f"pv-{i}"
+            # Made here, world-writable, as k3s's local-path provisioner makes its directories: the kubelet does not
+            # apply fsGroup to a hostPath volume, and the runtime would otherwise create it root-owned, 0755.
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o777)
             objects.append(
                 (
                     core.create_persistent_volume,

@@ -125,7 +125,7 @@ class RealNode:
             )
         )
         (b / "cni" / "net.d" / "10-mlops-stack.conflist").write_text(
-            nodeconfig.cni_conflist(BRIDGE, POD_SUBNET, self.node_ip, self.range_start, b / "cni" / "ipam")
+            nodeconfig.cni_conflist(BRIDGE, POD_SUBNET, self.node_ip, self.range_start, b / "cni" / "ipam", self.service_cidr)
         )
         ca = self.pki / "ca.crt"
         # The kubelet and kube-proxy authenticate with kwok's admin client cert (system:masters). Acceptable for a

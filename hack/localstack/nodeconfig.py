@@ -68,8 +68,9 @@ server = "http://{host}"
 """
 
 
-def cni_conflist(bridge: str, subnet: str, gateway: str, range_start: str, ipam_dir: Path) -> str:
-    # No ipMasq and no default route in pods: pods reach the bridge's subnet only, nothing beyond this machine.
+def cni_conflist(bridge: str, subnet: str, gateway: str, range_start: str, ipam_dir: Path, service_cidr: str) -> str:
+    # No ipMasq and no default route in pods: pods reach the bridge's subnet and, through the gateway where
+    # kube-proxy's rules are, the Service range; nothing beyond this machine.
     return json.dumps(
         {
             "cniVersion": "1.0.0",
@@ -85,6 +86,7 @@ def cni_conflist(bridge: str, subnet: str, gateway: str, range_start: str, ipam_
                         "type": "host-local",
                         "dataDir": str(ipam_dir),
                         "ranges": [[{"subnet": subnet, "gateway": gateway, "rangeStart": range_start}]],
+                        "routes": [{"dst": service_cidr}],
                     },
                 },
                 {"type": "portmap", "capabilities": {"portMappings": True}},
@@ -170,6 +172,9 @@ def kube_proxy_config(*, kubeconfig: Path, node_name: str, node_ip: str, pod_sub
             # the host through the bridge.
             "clusterCIDR": pod_subnet,
             "detectLocalMode": "ClusterCIDR",
+            # Pod-to-Service traffic too: the answer of a pod on the same bridge then comes back through the host's
+            # conntrack, whatever the host's bridge-nf-call-iptables says (a bridged answer would skip the un-DNAT).
+            "masqueradeAll": True,
             # NodePorts only on the node's own address; no route_localnet, no rules for other host addresses.
             "nodePortAddresses": [f"{node_ip}/32"],
             "iptables": {"localhostNodePorts": False},

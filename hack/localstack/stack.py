@@ -337,7 +337,16 @@ class Stack:
             f"export MLOPS_OLLAMA_URL={self.config.ollama_url}",
             f"export MLOPS_REGISTRY={self.config.registry_host}",
             f"export MLOPS_REAL_NODE={NODE_NAME}",
-        ]
+        ] + self._real_node_env_lines()
+
+    def _real_node_env_lines(self) -> list[str]:
+        """What the local inventory needs to run the ``ml`` namespace on the real node (known once the stack is up)."""
+        if not self.config.status_file.exists():
+            return []
+        info = load_info(self.config)
+        if not (info.real_node and info.images.get("ollama") and info.pod_registry_host):
+            return []
+        return [f"export MLOPS_OLLAMA_IMAGE={info.images['ollama']}", f"export MLOPS_POD_REGISTRY={info.pod_registry_host}"]
 
 
 def load_info(config: StackConfig | None = None) -> StackInfo:
