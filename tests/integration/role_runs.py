@@ -19,6 +19,7 @@ def run_role(stack, tmp_path: Path, role: str, extra_vars: dict, *, expect_failu
 
     ``stack`` None: no cluster (K8S_AUTH_HOST points where nothing listens).
     """
+    tmp_path.mkdir(parents=True, exist_ok=True)
     playbook = tmp_path / "play.yml"
     playbook.write_text(f"- name: Run {role}\n  hosts: localhost\n  gather_facts: false\n  roles:\n    - role: mlops.ollama.{role}\n")
     inventory = tmp_path / "hosts.yml"
@@ -49,3 +50,25 @@ def run_role(stack, tmp_path: Path, role: str, extra_vars: dict, *, expect_failu
     if expect_failure:
         assert proc.returncode != 0, f"the run should have failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return json.loads(proc.stdout)
+
+
+def deploy_on_real_node(stack, tmp_path: Path, namespace: str, replicas: int, **role_vars) -> dict:
+    """Run ollama_deploy into ``namespace`` with the stack's Ollama image on its real node (fast probes, emptyDir storage)."""
+    repository, _colon, tag = stack.images["ollama"].rpartition(":")
+    extra = {
+        "ollama_deploy_namespace": namespace,
+        "ollama_deploy_image_repository": repository,
+        "ollama_deploy_image_tag": tag,
+        "ollama_deploy_replicas": replicas,
+        "ollama_deploy_storage": "emptydir",
+        "ollama_deploy_resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+        "ollama_deploy_node_selector": {"mlops.ollama/node": "real"},
+        "ollama_deploy_tolerations": [{"key": "mlops.ollama/real-node", "operator": "Exists", "effect": "NoSchedule"}],
+        "ollama_deploy_startup_probe": {"periodSeconds": 1, "failureThreshold": 60},
+        "ollama_deploy_readiness_probe": {"periodSeconds": 1},
+        **role_vars,
+    }
+    result = run_role(stack, tmp_path, "ollama_deploy", extra, expect_failure=False)
+    failed = [t["task"]["name"] for p in result["plays"] for t in p["tasks"] if t["hosts"]["localhost"].get("failed")]
+    assert result["stats"]["localhost"]["failures"] == 0, failed
+    return extra

@@ -7,55 +7,17 @@ rules only after its EndpointSlice changes; the role's preStop sleep covers that
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import httpx
-import pytest
 from k8s_live import wait_for
 from kubernetes import client
-from role_runs import run_role
+from role_runs import deploy_on_real_node
 
 ModuleRunner = Callable[..., dict]
 REQUEST = "/api/tags"
-
-
-@pytest.fixture
-def namespace(stack: Any, kube: Any) -> Iterator[str]:
-    if not stack.real_node:
-        pytest.fail("the local stack has no real node (stack.json: real_node is empty); see `hack/stack status`", pytrace=False)
-    core = client.CoreV1Api(kube)
-    name = f"drain-{secrets.token_hex(3)}"
-    core.create_namespace({"metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})
-    yield name
-    core.delete_namespace(name, grace_period_seconds=0)
-    wait_for(lambda: name not in [n.metadata.name for n in core.list_namespace().items], 120, f"namespace {name} to go")
-
-
-def _deploy(stack: Any, tmp_path: Any, namespace: str, replicas: int) -> None:
-    repository, _colon, tag = stack.images["ollama"].rpartition(":")
-    result = run_role(
-        stack,
-        tmp_path,
-        "ollama_deploy",
-        {
-            "ollama_deploy_namespace": namespace,
-            "ollama_deploy_image_repository": repository,
-            "ollama_deploy_image_tag": tag,
-            "ollama_deploy_replicas": replicas,
-            "ollama_deploy_storage": "emptydir",
-            "ollama_deploy_resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-            "ollama_deploy_node_selector": {"mlops.ollama/node": "real"},
-            "ollama_deploy_tolerations": [{"key": "mlops.ollama/real-node", "operator": "Exists", "effect": "NoSchedule"}],
-            "ollama_deploy_startup_probe": {"periodSeconds": 1, "failureThreshold": 60},
-            "ollama_deploy_readiness_probe": {"periodSeconds": 1},
-        },
-        expect_failure=False,
-    )
-    failed = [t["task"]["name"] for p in result["plays"] for t in p["tasks"] if t["hosts"]["localhost"].get("failed")]
-    assert result["stats"]["localhost"]["failures"] == 0, failed
 
 
 class RequestLoop(threading.Thread):
@@ -78,9 +40,10 @@ class RequestLoop(threading.Thread):
             time.sleep(0.02)
 
 
-def test_both_replicas_serve_and_a_scale_down_fails_no_request(stack: Any, kube: Any, namespace: str, tmp_path: Any, run_module: ModuleRunner) -> None:
+def test_both_replicas_serve_and_a_scale_down_fails_no_request(stack: Any, kube: Any, real_node_namespace: str, tmp_path: Any, run_module: ModuleRunner) -> None:
+    namespace = real_node_namespace
     core, discovery = client.CoreV1Api(kube), client.DiscoveryV1Api(kube)
-    _deploy(stack, tmp_path, namespace, replicas=2)
+    deploy_on_real_node(stack, tmp_path, namespace, replicas=2)
     pods = core.list_namespaced_pod(namespace, label_selector="app.kubernetes.io/name=ollama").items
     assert len(pods) == 2 and {p.spec.node_name for p in pods} == {stack.real_node}
 

@@ -6,8 +6,7 @@ The pods run the stack's Ollama image under the restricted Pod Security profile 
 
 from __future__ import annotations
 
-import secrets
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 from k8s_live import kubectl, wait_for
@@ -23,14 +22,8 @@ def core(kube: Any) -> client.CoreV1Api:
 
 
 @pytest.fixture
-def namespace(stack: Any, core: client.CoreV1Api) -> Iterator[str]:
-    if not stack.real_node:
-        pytest.fail("the local stack has no real node (stack.json: real_node is empty); see `hack/stack status`", pytrace=False)
-    name = f"kubelet-{secrets.token_hex(3)}"
-    core.create_namespace({"metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})
-    yield name
-    core.delete_namespace(name, grace_period_seconds=0)
-    wait_for(lambda: name not in [n.metadata.name for n in core.list_namespace().items], 120, f"namespace {name} to go")
+def namespace(real_node_namespace: str) -> str:
+    return real_node_namespace
 
 
 def shell_pod(stack: Any, name: str, script: str, app: str = "kubelet-test", **container: Any) -> dict[str, Any]:
