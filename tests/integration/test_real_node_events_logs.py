@@ -92,9 +92,15 @@ def test_each_pod_has_its_own_log_and_a_crashed_container_keeps_its_last_lines(
 ) -> None:
     for name in ("talker-a", "talker-b"):
         core.create_namespaced_pod(namespace, shell_pod(stack, name, 'echo "hello from $POD_NAME"; exec sleep 3600'))
-    # Each run leaves a line of its own, then crashes: the previous container's log is that run's, not the current one's.
-    crash = 'echo "run $(cat /proc/sys/kernel/random/uuid)"; echo "about to crash"; exit 3'
-    core.create_namespaced_pod(namespace, shell_pod(stack, "crasher", crash, app="crasher"))
+    # The first run leaves a line of its own, then crashes; the restarted container stays up, so the previous log is
+    # that first run's and is still there when kubectl reads it (a crash loop would replace it between the two reads).
+    crash = (
+        'if [ -e /state/crashed ]; then echo "restarted"; exec sleep 3600; fi; touch /state/crashed; '
+        'echo "run $(cat /proc/sys/kernel/random/uuid)"; echo "about to crash"; exit 3'
+    )
+    crasher = shell_pod(stack, "crasher", crash, app="crasher", volumeMounts=[{"name": "state", "mountPath": "/state"}])
+    crasher["spec"]["volumes"] = [{"name": "state", "emptyDir": {}}]
+    core.create_namespaced_pod(namespace, crasher)
 
     args = {"kubeconfig": str(stack.kubeconfig), "namespace": namespace}
     both = run_module("k8s_pod_logs", dict(args, label_selectors=["app=kubelet-test"], follow=True, until_regex="hello from", until="all", timeout=90))
@@ -112,4 +118,4 @@ def test_each_pod_has_its_own_log_and_a_crashed_container_keeps_its_last_lines(
     assert texts[-1] == "about to crash" and texts[0].startswith("run "), texts
     # kubectl reads the previous log the same way, from this node's kubelet through the API server.
     shown = kubectl(f"--kubeconfig={stack.kubeconfig}", "-n", namespace, "logs", "crasher", "--previous").splitlines()
-    assert shown[-1] == "about to crash" and shown[0].startswith("run "), shown
+    assert shown == texts, (shown, texts)
