@@ -414,26 +414,46 @@ def delete_nodes() -> None:
         _ignore(404, lambda n=node.metadata.name: core.delete_node(n))
 
 
-def create_deployment(ns: str, name: str, replicas: int = 1) -> dict[str, str]:
-    """A Deployment of kwok pods pinned to our nodes; returns its selector labels once all replicas are Ready."""
+# The stack's real node: its label and taint (hack/localstack/node.py).
+REAL_NODE_SELECTOR = {"mlops.ollama/node": "real"}
+REAL_NODE_TAINT = "mlops.ollama/real-node"
+
+
+def _real_node_pod_spec() -> dict[str, Any]:
+    """Ollama from the stack's image on the real node, Ready by an HTTP probe once it serves (every second)."""
+    image = stack_env().get("MLOPS_OLLAMA_IMAGE")
+    if not image:
+        raise SystemExit("error: the local stack has no real node image (MLOPS_OLLAMA_IMAGE is not in `hack/stack env`)")
+    probe = {"httpGet": {"path": "/api/version", "port": 11434}, "periodSeconds": 1, "failureThreshold": 1}
+    return {
+        "nodeSelector": REAL_NODE_SELECTOR,
+        "tolerations": [{"key": REAL_NODE_TAINT, "operator": "Exists", "effect": "NoSchedule"}],
+        "terminationGracePeriodSeconds": 30,
+        "containers": [
+            {"name": "ollama", "image": image, "readinessProbe": probe, "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}}}
+        ],
+    }
+
+
+def create_deployment(ns: str, name: str, replicas: int = 1, *, real_node: bool = False) -> dict[str, str]:
+    """A Deployment of kwok pods pinned to our nodes, or of Ollama pods on the real node; returns its selector labels
+    once all replicas are Ready."""
     from kubernetes import client
 
     apps = client.AppsV1Api(kube())
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "mlops-ollama-bench"}
+    kwok_pods = {
+        "nodeSelector": {NODE_KEY: "true"},
+        "tolerations": [{"key": NODE_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+        "terminationGracePeriodSeconds": 30,
+        "containers": [{"name": "app", "image": POD_IMAGE, "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}],
+    }
     body = {
         "metadata": {"name": name, "namespace": ns, "labels": labels},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "nodeSelector": {NODE_KEY: "true"},
-                    "tolerations": [{"key": NODE_KEY, "operator": "Exists", "effect": "NoSchedule"}],
-                    "terminationGracePeriodSeconds": 30,
-                    "containers": [{"name": "app", "image": POD_IMAGE, "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}],
-                },
-            },
+            "template": {"metadata": {"labels": labels}, "spec": _real_node_pod_spec() if real_node else kwok_pods},
         },
     }
     apps.create_namespaced_deployment(ns, body)

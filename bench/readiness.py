@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .common import (
+    REAL_NODE_SELECTOR,
     K8S_CORE,
     BenchResult,
     PodWatch,
@@ -34,6 +35,9 @@ NS = "bench-readiness"
 DEPLOY = "bench-readiness"
 HIGH, LOW = 5, 1
 TIMEOUT = 180
+# On the real node: Ollama pods Ready by their own HTTP probe, so the moment is the kubelet's, not kwok's.
+REAL_NS = "bench-readiness-real"
+REAL_HIGH = 3
 
 
 def k8s_scale(ns: str, name: str, replicas: int, timeout: float) -> Timed:
@@ -46,10 +50,10 @@ OURS, CORE, KUBECTL = "mlops.ollama.k8s_scale_watch", "kubernetes.core.k8s_scale
 TOOLS: dict[str, Callable[[str, str, int, float], Timed]] = {OURS: scale_watch, CORE: k8s_scale, KUBECTL: kubectl_scale}
 
 
-def _transition(watch: PodWatch, tool: Callable[[str, str, int, float], Timed], replicas: int) -> tuple[float, Timed, float]:
+def _transition(watch: PodWatch, tool: Callable[[str, str, int, float], Timed], replicas: int, ns: str = NS) -> tuple[float, Timed, float]:
     """(delay, the tool's run, the moment the target was reached) of one tool scaling to ``replicas``, once the pods settled."""
     mark = watch.mark()
-    timed = tool(NS, DEPLOY, replicas, TIMEOUT)
+    timed = tool(ns, DEPLOY, replicas, TIMEOUT)
     watch.wait_for(replicas, TIMEOUT)
     reached = watch.reached_at(mark, replicas)
     return timed.ended - reached, timed, reached
@@ -99,6 +103,7 @@ def run(rounds: int) -> BenchResult:
             f"process exit {median(split['exit_after_detected']):.3f} s); k8s_scale {_directions(core)}",
         )
     )
+    result.rows.append(_real_node_row(rounds))
     down = median(kubectl["down"])
     result.rows.append(
         Row.make(
@@ -111,3 +116,27 @@ def run(rounds: int) -> BenchResult:
         )
     )
     return result
+
+
+def _real_node_row(rounds: int) -> Row:
+    """k8s_scale_watch against k8s_scale scaling Ollama pods on the real node, the pods Ready by their readinessProbe."""
+    samples: dict[str, list[float]] = {OURS: [], CORE: []}
+    with namespace(REAL_NS):
+        labels = create_deployment(REAL_NS, DEPLOY, LOW, real_node=True)
+        with pod_watch(REAL_NS, labels) as watch:
+            for r in range(rounds):
+                for tool in (OURS, CORE) if r % 2 == 0 else (CORE, OURS):
+                    up = _transition(watch, TOOLS[tool], REAL_HIGH, REAL_NS)[0]
+                    down = _transition(watch, TOOLS[tool], LOW, REAL_NS)[0]
+                    samples[tool] += [up]
+                    log(f"readiness on the real node, round {r + 1}/{rounds} {tool}: delay up {up:+.3f} s, down {down:+.3f} s")
+    return Row.make(
+        NAME,
+        f"median delay after the last pod Ready by its probe, real node, scale {LOW}->{REAL_HIGH} x{rounds}: k8s_scale_watch",
+        median(samples[OURS]),
+        baseline="kubernetes.core.k8s_scale (wait_sleep 5)",
+        baseline_value=median(samples[CORE]),
+        max_value=0.25,
+        note=f"Ollama pods of the stack's image on {REAL_NODE_SELECTOR}; k8s_scale_watch samples {[round(x, 3) for x in samples[OURS]]}",
+    )
+
