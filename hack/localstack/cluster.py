@@ -8,6 +8,7 @@ the CRI log file the stack's real Ollama writes.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -64,6 +65,16 @@ componentsPatches:
       - {{key: kubelet-client-certificate, value: "{pki}/admin.crt"}}
       - {{key: kubelet-client-key, value: "{pki}/admin.key"}}
       - {{key: kubelet-preferred-address-types, value: "InternalIP,Hostname,InternalDNS,ExternalDNS,ExternalIP"}}
+      # Aggregated APIs (the real node's metrics-server) are reached at their EndpointSlice's address, not through
+      # the Service's ClusterIP: the API server runs on the host, outside kube-proxy's pod-to-Service path.
+      - {{key: enable-aggregator-routing, value: "true"}}
+      # The front proxy's identity headers, from the proxy client cert kwokctl already gives the API server
+      # (kwok-admin): the aggregated API then sees the real caller, as on a kubeadm or k3s cluster.
+      - {{key: requestheader-client-ca-file, value: "{pki}/ca.crt"}}
+      - {{key: requestheader-allowed-names, value: "kwok-admin"}}
+      - {{key: requestheader-username-headers, value: "X-Remote-User"}}
+      - {{key: requestheader-group-headers, value: "X-Remote-Group"}}
+      - {{key: requestheader-extra-headers-prefix, value: "X-Remote-Extra-"}}
   - name: kwok-controller
     extraArgs:
       # kwokctl starts kwok with --manage-all-nodes; it must leave the real node (and its pods) to the real kubelet.
@@ -202,13 +213,9 @@ class KwokCluster:
         ]
         for i in range(volumes):
             path = self.config.state_dir / "volumes" / f"pv-{i}"
-            # Made here, world-writable, as k3s's local-path provisioner makes its directories: the kubelet does not
-            # apply fsGroup to a hostPath volume, and the runtime would otherwise create it root-owned, 0755.
-            path.mkdir(parents=True, exist_ok=True)
-            path.chmod(0o777)
             objects.append(
                 (
-                    core.create_persistent_volume,
+                    lambda body, path=path: _create_volume(core, body, path),
                     {
                         "apiVersion": "v1",
                         "kind": "PersistentVolume",
@@ -275,3 +282,16 @@ class KwokCluster:
                 return names
             time.sleep(0.5)
         raise SystemExit(f"error: kwok did not mark nodes {names} Ready within 60s; see {self.config.kwok_workdir}/clusters/{self.config.cluster_name}/logs/")
+
+
+def _create_volume(core, body: dict, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Create the PV; a new one starts empty, as a freshly provisioned claim does (the cluster, and every claim that
+    held this directory, went with the last ``down``)."""
+    core.create_persistent_volume(body)
+    if path.exists():
+        shutil.rmtree(path)
+    # World-writable, as k3s's local-path provisioner makes its directories: the kubelet does not apply fsGroup to a
+    # hostPath volume, and the runtime would otherwise create it root-owned, 0755.
+    path.mkdir(parents=True)
+    path.chmod(0o777)
+

@@ -31,6 +31,8 @@ RUNC = "/usr/sbin/runc"
 CNI_BIN = Path("/usr/lib/cni")
 CLUSTER_DOMAIN = "cluster.local"
 DNS_READY_PORT = 8181
+METRICS_PORT = 4443
+METRICS_API = "v1beta1.metrics.k8s.io"
 PACKAGES = "runc containernetworking-plugins iptables"
 
 
@@ -86,9 +88,28 @@ class RealNode:
     def coredns(self) -> ManagedProcess:
         return self._proc("coredns", [str(self.binaries["coredns"]), "-conf", str(self.base / "Corefile")])
 
+    def metrics_server(self) -> ManagedProcess:
+        kubeconfig = str(self.base / "kubeconfig.yaml")
+        argv = [
+            str(self.binaries["metrics-server"]),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            f"--bind-address={self.node_ip}",
+            f"--secure-port={METRICS_PORT}",
+            f"--cert-dir={self.base / 'metrics-server'}",
+            # Only the real node has a kubelet to scrape; the kwok nodes have none.
+            "--node-selector=mlops.ollama/node=real",
+            "--kubelet-preferred-address-types=InternalIP",
+            # The kubelet's serving certificate is self-signed (no serving CA in this stack).
+            "--kubelet-insecure-tls",
+            "--metric-resolution=15s",
+        ]
+        return self._proc("metrics-server", argv)
+
     def processes(self) -> list[ManagedProcess]:
         """In the order they are stopped."""
-        return [self.kube_proxy(), self.kubelet(), self.coredns(), self.containerd()]
+        return [self.metrics_server(), self.kube_proxy(), self.kubelet(), self.coredns(), self.containerd()]
 
     def running(self) -> bool:
         return all(p.running() for p in self.processes())
@@ -187,7 +208,7 @@ class RealNode:
         self.ensure_cgroup_root()
         step(
             f"starting the real node {NODE_NAME}: containerd {versions.CONTAINERD}, CoreDNS {versions.COREDNS}, "
-            f"kubelet and kube-proxy {versions.KUBERNETES} (node IP {self.node_ip} on {BRIDGE})"
+            f"kubelet and kube-proxy {versions.KUBERNETES}, metrics-server {versions.METRICS_SERVER} (node IP {self.node_ip} on {BRIDGE})"
         )
         self._start(self.containerd(), self.socket.exists, f"its socket {self.socket}", 30)
         # Before the kubelet, so the first pod already finds its DNS server.
@@ -196,10 +217,50 @@ class RealNode:
         self._start(self.kubelet(), node_ready, f"node {NODE_NAME} Ready in the API", 90)
         healthz = f"http://{self.node_ip}:10256/healthz"
         self._start(self.kube_proxy(), lambda: _http_ok(healthz), f"{healthz}", 30)
+        livez = f"https://{self.node_ip}:{METRICS_PORT}/livez"
+        self._start(self.metrics_server(), lambda: _http_ok(livez, verify=False), livez, 60)
+
+    def register_metrics_api(self, api_client) -> None:  # type: ignore[no-untyped-def]
+        """The metrics API, served by the node's metrics-server: a Service without selector whose EndpointSlice is the
+        node IP, and the APIService naming it (the API server routes to the endpoint; the serving cert is self-signed)."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        name, ns = "metrics-server", "kube-system"
+        objects = [
+            (client.CoreV1Api(api_client).create_namespaced_service, (ns,), {
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"ports": [{"name": "https", "port": 443, "targetPort": METRICS_PORT}]},
+            }),
+            (client.DiscoveryV1Api(api_client).create_namespaced_endpoint_slice, (ns,), {
+                "metadata": {"name": name, "namespace": ns, "labels": {"kubernetes.io/service-name": name}},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": [self.node_ip], "conditions": {"ready": True}}],
+                "ports": [{"name": "https", "port": METRICS_PORT, "protocol": "TCP"}],
+            }),
+            (client.ApiregistrationV1Api(api_client).create_api_service, (), {
+                "metadata": {"name": METRICS_API},
+                "spec": {
+                    "group": "metrics.k8s.io",
+                    "version": "v1beta1",
+                    "service": {"name": name, "namespace": ns, "port": 443},
+                    "insecureSkipTLSVerify": True,
+                    "groupPriorityMinimum": 100,
+                    "versionPriority": 100,
+                },
+            }),
+        ]
+        for create, args, body in objects:
+            try:
+                create(*args, body)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
 
     # -- down -------------------------------------------------------------
     def stop(self) -> None:
-        proxy, kubelet, coredns, containerd = self.processes()
+        metrics, proxy, kubelet, coredns, containerd = self.processes()
+        metrics.stop()
         proxy.stop()
         if self.binaries["kube-proxy"].exists():
             # kube-proxy's own cleanup of every rule and chain it made (iptables, ip6tables, nftables).
@@ -224,11 +285,11 @@ class RealNode:
         self.socket.unlink(missing_ok=True)
 
 
-def _http_ok(url: str) -> bool:
+def _http_ok(url: str, verify: bool = True) -> bool:
     import httpx
 
     try:
-        return httpx.get(url, timeout=2).status_code == 200
+        return httpx.get(url, timeout=2, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -256,6 +256,7 @@ class Stack:
         # A half-started node (a process died) is cleaned up completely before starting again.
         node.stop()
         node.start(images["pause"], lambda: node_ready(api))
+        node.register_metrics_api(api)
         return node
 
     def start_cluster(self) -> list[str]:
@@ -311,7 +312,7 @@ class Stack:
             node = self.real_node(service_cidr="-")
             running = [p.name for p in node.processes() if p.running()]
             report["real node"] = (
-                f"{NODE_NAME} up at {node.node_ip} (containerd, CoreDNS, kubelet, kube-proxy)"
+                f"{NODE_NAME} up at {node.node_ip} (containerd, CoreDNS, kubelet, kube-proxy, metrics-server)"
                 if len(running) == len(node.processes())
                 else f"down (running: {', '.join(running) or 'none'})"
             )

@@ -12,6 +12,7 @@ KWOK = "v0.8.0"
 OLLAMA = "v0.11.4"
 CONTAINERD = "v2.2.9"
 COREDNS = "v1.15.0"
+METRICS_SERVER = "v0.8.0"
 
 
 def _kubernetes_staging(module: str) -> str | None:
@@ -71,6 +72,15 @@ GO_BINARIES = {
         "github.com/coredns/coredns",
         main_source=Path(__file__).with_name("coredns") / "main.go",
         ldflags=f"-X github.com/coredns/coredns/coremain.GitCommit={COREDNS}",
+    ),
+    # The real node's resource metrics (kubectl top, the HPA), as an aggregated API on the node IP.
+    "metrics-server": GoBinary(
+        "metrics-server",
+        "sigs.k8s.io/metrics-server",
+        METRICS_SERVER,
+        "sigs.k8s.io/metrics-server/cmd/metrics-server",
+        # Its Makefile stamps client-go's version package, which /version and the User-Agent report.
+        ldflags=f"-X k8s.io/client-go/pkg/version.gitVersion={METRICS_SERVER}",
     ),
     "kwok": GoBinary("kwok", "sigs.k8s.io/kwok", KWOK, "sigs.k8s.io/kwok/cmd/kwok"),
     "kwokctl": GoBinary("kwokctl", "sigs.k8s.io/kwok", KWOK, "sigs.k8s.io/kwok/cmd/kwokctl"),
