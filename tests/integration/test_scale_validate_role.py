@@ -206,7 +206,8 @@ def test_the_hpa_and_the_report_are_restored_when_the_replica_count_cannot_be(tm
     assert result["rc"] != 0
     hpa = _hpa(kubeconfig, namespace)
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (1, 3), "the HPA was left pinned"
-    assert "mlops.ollama.scale_validate : Restore the HPA's minReplicas and maxReplicas" in result["tasks"]
+    assert "Disabled" not in str(hpa.get("behavior")), "the HPA was left with a direction disabled"
+    assert "mlops.ollama.scale_validate : Restore the HPA's minReplicas, maxReplicas and behavior" in result["tasks"]
 
     final = result["failed"][-1]
     assert final[0] == "mlops.ollama.scale_validate : Fail when the drill, the restore or the report failed (after all three were attempted)"
