@@ -1,6 +1,6 @@
 """Unit tests of the shared Ollama client (plugins/module_utils/_ollama_client.py).
 
-Behaviour against a real server is in tests/integration/test_ollama_models_live.py. Here:
+Behaviour against a real server is in tests/integration/test_ollama_models_bare_server.py. Here:
 the faults a real server cannot produce on demand, through ``httpx.MockTransport`` (a stall
 mid-stream, a reset connection, a malformed line, 401, 404 with the registry's words, an
 error line mid-stream, 5xx), real sockets where a fake would prove nothing (a closed port,

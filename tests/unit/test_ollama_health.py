@@ -1,6 +1,6 @@
 """Unit tests of mlops.ollama's health probes: pure helpers, parameters, and the faults a real server will not produce.
 
-Behaviour against a real server lives in tests/integration/test_ollama_health_live.py; the
+Behaviour against a real server lives in tests/integration/test_ollama_health_bare_server.py; the
 fake transports here cover only what a healthy local Ollama cannot be made to do: an error
 line in an answer, a stream that never says done, a server answering 500.
 """

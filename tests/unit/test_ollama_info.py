@@ -1,6 +1,6 @@
 """ollama_model_info's facts (_ollama_info): the JMESPath query and the details, against a fake listing.
 
-What a real server lists is tested in tests/integration/test_ollama_models_live.py; here only
+What a real server lists is tested in tests/integration/test_ollama_models_bare_server.py; here only
 what the query does with a listing, which needs no server.
 """
 

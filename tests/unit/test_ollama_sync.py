@@ -2,7 +2,7 @@
 
 Faults a real server cannot produce on demand (a stall, a reset, a malformed line, 401, the
 registry's 404, an error line mid-stream) come from a fake transport; every behaviour a real
-server can show is tested against one in tests/integration/test_ollama_models_live.py.
+server can show is tested against one in tests/integration/test_ollama_models_bare_server.py.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ Every verdict here comes from a real server: healthy, a model missing, degraded 
 set below a latency this test measured), unreachable (a closed port, a killed server), and a
 load probe. Nothing is faked; the fault cases a real server will not produce are in
 tests/unit/test_ollama_health.py.
+
+A bare server on the host, not a pod: these are module tests, and killing the server is the unreachable case.
+The roles and scenarios reach Ollama pods through their Service.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ protocol: present and idempotent, latest with an unchanged and a changed digest,
 a declared set with prune, check mode (verified by listing), info, progress while a pull
 runs, and two faults a real stack can produce: Ollama killed mid-pull and restarted, and the
 registry stopped. The faults only a fake can produce are in tests/unit/.
+
+A bare server on the host, not a pod: these are module tests, and the faults (the server killed mid-pull, a fresh
+models directory per test) are the server process's. The roles and scenarios reach Ollama pods through their Service.
 """
 
 from __future__ import annotations
