@@ -201,6 +201,8 @@ class OllamaClient:
         self._clock = clock
         self._warn = warn
         self._http_client: httpx.Client | None = None
+        # False: every request on a connection of its own (set before the first request; see _http).
+        self.keep_alive = True
         self._lock = threading.Lock()
         self.requests_made: list[str] = []
         self.warnings: list[str] = []
@@ -247,6 +249,7 @@ class OllamaClient:
                     # Redirects are followed by _follow, by this client's own rule.
                     follow_redirects=False,
                     trust_env=True,
+                    limits=httpx.Limits() if self.keep_alive else httpx.Limits(max_keepalive_connections=0),
                 )
             return self._http_client
 

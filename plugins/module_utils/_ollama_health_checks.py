@@ -71,6 +71,7 @@ class HealthChecker:
 
     ``load_client`` serves the load probe; give it a client without retries so
     failures under load are counted, not retried away (defaults to ``client``).
+    A separate load client opens a new connection for each request.
     """
 
     def __init__(
@@ -87,6 +88,11 @@ class HealthChecker:
         # The client's endpoint has any user:password@ removed; it is what reports show.
         self.url = str(getattr(client, "endpoint", "") or url)
         self.load_client = load_client or client
+        if load_client is not None:
+            # Each load request on a new connection, as clients arriving during a rollout make them. A Service moves
+            # new connections off a stopping pod; a kept-alive one stays with it until Ollama, on SIGTERM, drops it
+            # mid-request, which no drain in front of the pod can prevent.
+            load_client.keep_alive = False
         self.clock = clock
         self.version: str | None = None
         # Successful probes, for the performance check: (model, probe, record).

@@ -103,6 +103,9 @@ options:
   concurrency:
     description:
       - Parallel workers of the load probe. V(0) runs no load probe.
+      - Each load request opens a new connection and is never retried, as clients arriving during a rollout make them, so a
+        Service's drain is what the probe measures. A kept-alive connection to a stopping pod is dropped with it (Ollama
+        closes open connections on SIGTERM), whatever the drain.
     type: int
     default: 0
   requests:
