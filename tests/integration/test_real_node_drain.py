@@ -40,7 +40,9 @@ class RequestLoop(threading.Thread):
             time.sleep(0.02)
 
 
-def test_both_replicas_serve_and_a_scale_down_fails_no_request(stack: Any, kube: Any, real_node_namespace: str, tmp_path: Any, run_module: ModuleRunner) -> None:
+def test_both_replicas_serve_and_a_scale_down_fails_no_request(
+    stack: Any, kube: Any, real_node_namespace: str, tmp_path: Any, run_module: ModuleRunner
+) -> None:
     namespace = real_node_namespace
     core, discovery = client.CoreV1Api(kube), client.DiscoveryV1Api(kube)
     deploy_on_real_node(stack, tmp_path, namespace, replicas=2)

@@ -44,7 +44,7 @@ class Load(threading.Thread):
                 time.sleep(0.2)
 
     def run(self) -> None:
-        workers = [threading.Thread(target=self._client, daemon=True) for _ in range(self.clients)]
+        workers = [threading.Thread(target=self._client, daemon=True) for _client in range(self.clients)]
         for w in workers:
             w.start()
         for w in workers:
@@ -85,7 +85,13 @@ def test_load_through_the_service_scales_the_hpa_up_and_back_down(stack: Any, ku
 
     def record(phase: str) -> dict[str, Any]:
         status = autoscaling.read_namespaced_horizontal_pod_autoscaler("ollama", namespace).status
-        point = {"t": round(time.monotonic() - started, 1), "phase": phase, "current": status.current_replicas, "desired": status.desired_replicas, "cpu": utilisation()}
+        point = {
+            "t": round(time.monotonic() - started, 1),
+            "phase": phase,
+            "current": status.current_replicas,
+            "desired": status.desired_replicas,
+            "cpu": utilisation(),
+        }
         if not timeline or {k: v for k, v in point.items() if k != "t"} != {k: v for k, v in timeline[-1].items() if k != "t"}:
             timeline.append(point)
         return point
@@ -104,7 +110,13 @@ def test_load_through_the_service_scales_the_hpa_up_and_back_down(stack: Any, ku
 
     report = Path(stack.run_dir).parent / "reports" / "hpa-timeline.json"
     report.parent.mkdir(parents=True, exist_ok=True)
-    summary = {"scaled_up_after_s": up_at, "load_stopped_at_s": round(load_stopped, 1), "back_to_one_after_s": down_at, "answered": load.answered, "timeline": timeline}
+    summary = {
+        "scaled_up_after_s": up_at,
+        "load_stopped_at_s": round(load_stopped, 1),
+        "back_to_one_after_s": down_at,
+        "answered": load.answered,
+        "timeline": timeline,
+    }
     report.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
 
