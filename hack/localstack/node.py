@@ -269,7 +269,7 @@ class RealNode:
         coredns.stop()
         nodecleanup.kill_cgroup_tree(CGROUP_ROOT)
         containerd.stop()
-        nodecleanup.kill_pids(nodecleanup.shim_pids(self.containerd_state), "containerd shim")
+        nodecleanup.kill_pids(nodecleanup.shim_pids(self.containerd_state, self.socket), "containerd shim")
         if self.base.exists():
             nodecleanup.unmount_all(self.base)
         nodecleanup.delete_bridge(BRIDGE)

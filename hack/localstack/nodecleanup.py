@@ -94,14 +94,28 @@ def kill_cgroup_tree(cgroup_root: str, timeout: float = 10.0) -> None:
         step(f"warning: cgroups left behind (still busy): {[str(p) for p in left[:5]]}")
 
 
-def shim_pids(containerd_state: Path) -> list[int]:
-    """The runc shims this containerd started, from its own task state (never by process name)."""
+def shim_pids(containerd_state: Path, socket: Path | None = None) -> list[int]:
+    """The runc shims this containerd started (never found by process name): from its own task state, and every
+    process started with ``-address <socket>`` of this containerd, since a shim whose task state is already gone
+    (its pod deleted) can outlive it."""
     pids = []
     for pid_file in containerd_state.glob("io.containerd.runtime.v2.task/*/*/shim.pid"):
         try:
             pids.append(int(pid_file.read_text().strip()))
         except (OSError, ValueError):
             continue
+    if socket is not None:
+        wanted = ["-address", str(socket)]
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            args = [a.decode(errors="replace") for a in argv]
+            if any(args[i : i + 2] == wanted for i in range(len(args) - 1)) and int(proc.name) not in pids:
+                pids.append(int(proc.name))
     return pids
 
 
