@@ -24,6 +24,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The stack's real node: the selector that lands a pod there and the taint it must tolerate.
+from localstack.node import NODE_SELECTOR as REAL_NODE_SELECTOR
+from localstack.node import TAINT as REAL_NODE_TAINT
+
 REPO = Path(__file__).resolve().parents[1]
 STACK = REPO / "hack" / "stack"
 PYTHON = sys.executable
@@ -414,9 +418,6 @@ def delete_nodes() -> None:
         _ignore(404, lambda n=node.metadata.name: core.delete_node(n))
 
 
-# The stack's real node: its label and taint (hack/localstack/node.py).
-REAL_NODE_SELECTOR = {"mlops.ollama/node": "real"}
-REAL_NODE_TAINT = "mlops.ollama/real-node"
 
 
 def _real_node_pod_spec() -> dict[str, Any]:

@@ -193,7 +193,6 @@ class KwokCluster:
         the real node mounts them as hostPath directories of the stack's state.
         """
         from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
 
         api = self.api_client()
         storage = client.StorageV1Api(api)
@@ -231,16 +230,11 @@ class KwokCluster:
                 )
             )
         for create, body in objects:
-            try:
-                create(body)
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
+            create_unless_present(create, body)
 
     def ensure_nodes(self, count: int, cpu: str = "4", memory: str = "16Gi", pods: str = "110") -> list[str]:
         """Create ``count`` fake nodes (idempotent) and wait until kwok reports them Ready."""
         from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
 
         core = client.CoreV1Api(self.api_client())
         names = [f"kwok-node-{i}" for i in range(count)]
@@ -266,11 +260,7 @@ class KwokCluster:
                     "allocatable": {"cpu": cpu, "memory": memory, "pods": pods},
                 },
             }
-            try:
-                core.create_node(body)
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
+            create_unless_present(core.create_node, body)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             ready = [
@@ -294,4 +284,15 @@ def _create_volume(core, body: dict, path: Path) -> None:  # type: ignore[no-unt
     # hostPath volume, and the runtime would otherwise create it root-owned, 0755.
     path.mkdir(parents=True)
     path.chmod(0o777)
+
+
+def create_unless_present(create, *args) -> None:  # type: ignore[no-untyped-def]
+    """``create(*args)`` with the Kubernetes client; an object that already exists (409) is left as it is."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        create(*args)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
 

@@ -25,7 +25,9 @@ NODE_NAME = "real-node-0"
 BRIDGE = "mlops-br0"
 POD_SUBNET = os.environ.get("MLOPS_STACK_POD_SUBNET", "10.217.0.0/24")
 CGROUP_ROOT = "/mlops-stack"
-NODE_LABELS = "mlops.ollama/node=real,mlops.ollama/local-stack=true"
+# What a pod selects to land on the real node (it must also tolerate TAINT).
+NODE_SELECTOR = {"mlops.ollama/node": "real"}
+NODE_LABELS = ",".join(f"{k}={v}" for k, v in {**NODE_SELECTOR, "mlops.ollama/local-stack": "true"}.items())
 TAINT = "mlops.ollama/real-node"
 RUNC = "/usr/sbin/runc"
 CNI_BIN = Path("/usr/lib/cni")
@@ -99,7 +101,7 @@ class RealNode:
             f"--secure-port={METRICS_PORT}",
             f"--cert-dir={self.base / 'metrics-server'}",
             # Only the real node has a kubelet to scrape; the kwok nodes have none.
-            "--node-selector=mlops.ollama/node=real",
+            "--node-selector=" + ",".join(f"{k}={v}" for k, v in NODE_SELECTOR.items()),
             "--kubelet-preferred-address-types=InternalIP",
             # The kubelet's serving certificate is self-signed (no serving CA in this stack).
             "--kubelet-insecure-tls",
@@ -224,7 +226,8 @@ class RealNode:
         """The metrics API, served by the node's metrics-server: a Service without selector whose EndpointSlice is the
         node IP, and the APIService naming it (the API server routes to the endpoint; the serving cert is self-signed)."""
         from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
+
+        from .cluster import create_unless_present
 
         name, ns = "metrics-server", "kube-system"
         objects = [
@@ -251,11 +254,7 @@ class RealNode:
             }),
         ]
         for create, args, body in objects:
-            try:
-                create(*args, body)
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
+            create_unless_present(create, *args, body)
 
     # -- down -------------------------------------------------------------
     def stop(self) -> None:
