@@ -40,6 +40,13 @@ class RequestLoop(threading.Thread):
             time.sleep(0.02)
 
 
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).is_success
+    except httpx.HTTPError:
+        return False
+
+
 def test_both_replicas_serve_and_a_scale_down_fails_no_request(
     stack: Any, kube: Any, real_node_namespace: str, tmp_path: Any, run_module: ModuleRunner
 ) -> None:
@@ -57,7 +64,11 @@ def test_both_replicas_serve_and_a_scale_down_fails_no_request(
     assert wait_for(ready_endpoints, 60, "both pods in the Service's EndpointSlice") == {p.metadata.name for p in pods}
 
     cluster_ip = core.read_namespaced_service("ollama", namespace).spec.cluster_ip
-    loop = RequestLoop(f"http://{cluster_ip}:11434{REQUEST}")
+    url = f"http://{cluster_ip}:11434{REQUEST}"
+    # kube-proxy programs the Service's rules up to its sync period after the EndpointSlice changes, and until then
+    # the ClusterIP rejects connections: the loop starts once the Service itself answers.
+    assert wait_for(lambda: all(answers(url) for attempt in range(5)), 30, "the Service's ClusterIP to answer")
+    loop = RequestLoop(url)
     started = time.monotonic()
     loop.start()
     try:
