@@ -13,9 +13,10 @@ options:
     description:
       - Base URL of the Ollama API, with scheme and port, for example V(http://127.0.0.1:11434); add a path only when a proxy
         serves Ollama under a prefix (V(https://gateway.example.com/ollama)).
-      - The default is the in-cluster Service the collection deploys; it resolves only inside the cluster. From outside,
-        use a port-forward, an Ingress or a NodePort URL.
-      - If not set, the E(OLLAMA_URL) environment variable of the host the module runs on is used, then the default.
+      - If neither O(url) nor O(kubernetes) is set, the E(OLLAMA_URL) environment variable of the host the module runs on
+        is used, then V(http://ollama.ml.svc.cluster.local:11434), the in-cluster Service the collection deploys, which
+        resolves only inside the cluster. From outside the cluster use O(kubernetes) instead, or an Ingress URL.
+      - Mutually exclusive with O(kubernetes).
       - A port, if given, must be a number from 1 to 65535; a query or fragment is refused.
       - "A user name and password in the URL (V(https://user:password@gateway.example.com)) are sent as HTTP basic
         authentication and are masked as C(***@) wherever the URL is printed. Do not combine them with O(api_token)."
@@ -23,7 +24,71 @@ options:
         send a body (pulls, deletes) only with status 307 or 308; any other redirect fails with a message naming the
         address to put in O(url) instead. A followed redirect gives a warning, since it costs a round trip per request.
     type: str
-    default: http://ollama.ml.svc.cluster.local:11434
+  kubernetes:
+    description:
+      - Reach Ollama through the Kubernetes API server's proxy instead of a URL, with the credentials the
+        C(kubernetes.core) modules use. It needs nothing but access to the API server, no route to the pod network,
+        no Ingress and no port-forward.
+      - Requests go to C(services/<service>:<port>/proxy) or C(pods/<pod>:<port>/proxy) in O(kubernetes.namespace),
+        so the identity needs the RBAC verbs C(get), C(create) and C(delete) on C(services/proxy) or C(pods/proxy)
+        there (the automation Role of the C(mlops.ollama.k3s_ml_namespace) role has them).
+      - Pull progress and stall detection work as over a URL.
+      - A failure names its hop, the API server refusing the credentials (401) or the RBAC verb (403, naming the verb),
+        the proxy finding no ready pod or no running Ollama (502, 503), or Ollama's own answer.
+      - Mutually exclusive with O(url), O(api_token), O(ca_path) and O(validate_certs=false); the API server's own TLS
+        options are suboptions here.
+    type: dict
+    suboptions:
+      service:
+        description:
+          - The Service in front of Ollama, for example V(ollama). Each request goes to one ready pod behind it.
+          - Exactly one of O(kubernetes.service) and O(kubernetes.pod).
+        type: str
+      pod:
+        description:
+          - One pod's name, to talk to that replica alone (it need not be Ready, only running).
+          - Exactly one of O(kubernetes.service) and O(kubernetes.pod).
+        type: str
+      namespace:
+        description: The namespace of the Service or pod.
+        type: str
+        default: ml
+      port:
+        description: The Service's port, or the pod's container port, that Ollama listens on.
+        type: int
+        default: 11434
+      kubeconfig:
+        description:
+          - The kubeconfig file to read. If not set, E(K8S_AUTH_KUBECONFIG), then, as C(kubernetes.core) does, the
+            in-cluster service account, then E(KUBECONFIG) or C(~/.kube/config).
+        type: path
+      context:
+        description: The kubeconfig context to use; if not set, E(K8S_AUTH_CONTEXT), then the current context.
+        type: str
+      host:
+        description:
+          - The API server's URL, with O(kubernetes.api_key) or a client certificate instead of a kubeconfig (an AWX
+            Kubernetes credential). If not set, E(K8S_AUTH_HOST).
+        type: str
+      api_key:
+        description: A bearer token for the API server; if not set, E(K8S_AUTH_API_KEY). Never logged.
+        type: str
+      validate_certs:
+        description: Verify the API server's certificate; if not set, E(K8S_AUTH_VERIFY_SSL), then the kubeconfig's setting.
+        type: bool
+        aliases: [verify_ssl]
+      ca_cert:
+        description: The CA bundle that signed the API server's certificate; if not set, E(K8S_AUTH_SSL_CA_CERT).
+        type: path
+        aliases: [ssl_ca_cert]
+      client_cert:
+        description: A client certificate for the API server; if not set, E(K8S_AUTH_CERT_FILE).
+        type: path
+        aliases: [cert_file]
+      client_key:
+        description: The key of O(kubernetes.client_cert); if not set, E(K8S_AUTH_KEY_FILE).
+        type: path
+        aliases: [key_file]
   validate_certs:
     description:
       - Verify the TLS certificate of an V(https://) O(url).
@@ -40,7 +105,7 @@ options:
     description:
       - "A bearer token sent as C(Authorization: Bearer <token>) on every request, for a proxy or Ingress in front of Ollama
         that requires one (Ollama itself has no authentication)."
-      - If not set, the E(OLLAMA_API_TOKEN) environment variable is used.
+      - If not set, the E(OLLAMA_API_TOKEN) environment variable is used, unless O(kubernetes) is set.
       - Never logged. Sending it over V(http://) to a host that is not a loopback address gives a warning; use V(https://).
       - Must be printable ASCII without surrounding spaces or line breaks (the value is never shown in the error).
     type: str

@@ -170,6 +170,7 @@ class OllamaClient:
         read_timeout: float = DEFAULT_READ_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
         retry_backoff: float = DEFAULT_RETRY_BACKOFF,
+        kubernetes: dict[str, Any] | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -186,8 +187,11 @@ class OllamaClient:
             read_timeout=read_timeout,
             retries=retries,
             retry_backoff=retry_backoff,
+            kubernetes=kubernetes,
         )
         s = self._settings
+        #: the Kubernetes API proxy route requests take (the kubernetes option), or None for a direct url
+        self.route = s.route
         self.url = s.url
         self.endpoint = s.endpoint
         self.validate_certs = s.validate_certs
@@ -236,7 +240,7 @@ class OllamaClient:
         with self._lock:
             if self._http_client is None:
                 s = self._settings
-                headers = {"User-Agent": USER_AGENT, "Accept": "application/json, application/x-ndjson"}
+                headers = {"User-Agent": USER_AGENT, "Accept": "application/json, application/x-ndjson", **s.headers}
                 if s.api_token:
                     headers["Authorization"] = f"Bearer {s.api_token}"
                 self._http_client = httpx.Client(
@@ -381,6 +385,14 @@ class OllamaClient:
         self._add_warning(f"url {self.endpoint} redirects (HTTP {status}) to {base}: set url to {base} to save a round trip on every request")
 
     def _unreachable(self, exc: Exception, model: str | None, request: str) -> OllamaUnreachable:
+        if self.route is not None:
+            return OllamaUnreachable(
+                f"could not connect to the Kubernetes API server: {exc or type(exc).__name__}",
+                endpoint=self.endpoint,
+                model=model,
+                request=request,
+                hint=self.route.unreachable_hint(),
+            )
         if is_tls_error(exc):
             return OllamaUnreachable(
                 f"TLS with the endpoint failed: {exc}",
@@ -414,6 +426,10 @@ class OllamaClient:
 
     def _status_error(self, response: httpx.Response, path: str, model: str | None, request: str) -> OllamaError:
         status = response.status_code
+        if self.route is not None and status >= 400:
+            hop = self.route.hop_error(status, response.text, method=request.split(" ", 1)[0], model=model, request=request)
+            if hop is not None:
+                return hop
         if status >= 400:
             return http_error(status, _server_message(response), path=path, endpoint=self.endpoint, model=model, request=request)
         # 1xx cannot reach here and 3xx are handled by _follow; anything else that is not 2xx is not Ollama's.

@@ -22,9 +22,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ansible_collections.mlops.ollama.plugins.module_utils._ollama_errors import OllamaParameterError
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_kubernetes import KUBERNETES_OPTIONS, KubernetesRoute, kubernetes_route
 from ansible_collections.mlops.ollama.plugins.module_utils._values import check_duration, check_http_url, redact_url
 
 DEFAULT_URL = "http://ollama.ml.svc.cluster.local:11434"
+URL_ENV = "OLLAMA_URL"
+TOKEN_ENV = "OLLAMA_API_TOKEN"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
 DEFAULT_RETRIES = 3
@@ -32,24 +35,18 @@ DEFAULT_RETRY_BACKOFF = 1.0
 #: redirects followed for one request before it fails
 MAX_REDIRECTS = 5
 
-try:  # the argument spec's env fallback; the standalone command (no Ansible installed) never reads it
-    from ansible.module_utils.basic import env_fallback as _ansible_env_fallback
-except ImportError:  # pragma: no cover - only scripts/ollama-health runs without Ansible
-    _ansible_env_fallback = None
-
-
-def _env(*names: str) -> dict[str, Any]:
-    """``fallback`` to environment variables, when Ansible is there to read them."""
-    return {"fallback": (_ansible_env_fallback, list(names))} if _ansible_env_fallback is not None else {}
-
-
 # The connection options of every Ollama module. Documented by the ``mlops.ollama.ollama_connection``
 # doc fragment; keep the two in step (ansible-test's validate-modules compares them).
 CONNECTION_ARGSPEC: dict[str, dict[str, Any]] = {
-    "url": {"type": "str", "default": DEFAULT_URL, **_env("OLLAMA_URL")},
+    # No default and no env fallback here: an explicit kubernetes option must not meet a url from the environment.
+    # module_connection_options applies OLLAMA_URL, then DEFAULT_URL, when neither is given.
+    "url": {"type": "str"},
+    "kubernetes": {"type": "dict", "options": KUBERNETES_OPTIONS},
     "validate_certs": {"type": "bool", "default": True},
     "ca_path": {"type": "path"},
-    "api_token": {"type": "str", "no_log": True, **_env("OLLAMA_API_TOKEN")},
+    # Read from OLLAMA_API_TOKEN by module_connection_options, for url only: through kubernetes it would replace the
+    # API server's credentials.
+    "api_token": {"type": "str", "no_log": True},
     "connect_timeout": {"type": "float", "default": DEFAULT_CONNECT_TIMEOUT},
     "timeout": {"type": "float", "default": DEFAULT_READ_TIMEOUT},
     "retries": {"type": "int", "default": DEFAULT_RETRIES},
@@ -59,7 +56,11 @@ CONNECTION_ARGSPEC: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class ConnectionSettings:
-    """Checked connection options. ``url`` holds no credentials; ``endpoint`` is the text to print."""
+    """Checked connection options. ``url`` holds no credentials; ``endpoint`` is the text to print.
+
+    ``route`` is set when requests go through the Kubernetes API server's proxy: ``url`` is then the proxy's base and
+    ``headers`` carry the API server's credentials.
+    """
 
     url: str
     endpoint: str
@@ -73,6 +74,8 @@ class ConnectionSettings:
     retries: int
     retry_backoff: float
     warnings: tuple[str, ...] = ()
+    route: KubernetesRoute | None = None
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def _fail(message: str) -> OllamaParameterError:
@@ -89,8 +92,17 @@ def connection_settings(
     read_timeout: Any = DEFAULT_READ_TIMEOUT,
     retries: Any = DEFAULT_RETRIES,
     retry_backoff: Any = DEFAULT_RETRY_BACKOFF,
+    kubernetes: dict[str, Any] | None = None,
 ) -> ConnectionSettings:
-    """Check every option (named as the modules name them: ``read_timeout`` is ``timeout``) or raise ``OllamaParameterError``."""
+    """Check every option (named as the modules name them: ``read_timeout`` is ``timeout``) or raise ``OllamaParameterError``.
+
+    With ``kubernetes`` (and ``url`` None) requests go through the API server's proxy (``_ollama_kubernetes``).
+    """
+    if kubernetes is not None:
+        return _through_kubernetes(
+            url, kubernetes, validate_certs=validate_certs, ca_path=ca_path, api_token=api_token,
+            connect_timeout=connect_timeout, read_timeout=read_timeout, retries=retries, retry_backoff=retry_backoff,
+        )
     try:
         checked = check_http_url(url, "url", example=DEFAULT_URL)
         connect = check_duration(connect_timeout, "connect_timeout")
@@ -126,18 +138,54 @@ def connection_settings(
     )
 
 
+def _through_kubernetes(
+    url: Any, kubernetes: dict[str, Any], *, validate_certs: Any, ca_path: Any, api_token: Any, **timing: Any
+) -> ConnectionSettings:
+    if url:
+        raise _fail("url and kubernetes are both set: give url to reach Ollama directly, or kubernetes to reach it through the Kubernetes API, not both")
+    if api_token:
+        raise _fail(
+            "api_token is for a proxy in front of url; through the kubernetes option the API server's credentials are sent instead (kubernetes.api_key)"
+        )
+    if validate_certs is not True or ca_path:
+        raise _fail("validate_certs and ca_path apply to url; through the kubernetes option set kubernetes.validate_certs and kubernetes.ca_cert")
+    route = kubernetes_route(kubernetes)
+    plain = connection_settings(route.url, **timing)
+    return ConnectionSettings(
+        url=route.url,
+        endpoint=route.endpoint,
+        validate_certs=True,
+        ca_path=None,
+        verify=route.verify,
+        api_token=None,
+        basic_auth=None,
+        connect_timeout=plain.connect_timeout,
+        read_timeout=plain.read_timeout,
+        retries=plain.retries,
+        retry_backoff=plain.retry_backoff,
+        route=route,
+        headers=dict(route.headers),
+    )
+
+
 def module_connection_options(params: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of ``connection_settings`` (and ``OllamaClient``) from a module's options; unset means default."""
+    """The keyword arguments of ``connection_settings`` (and ``OllamaClient``) from a module's options; unset means default.
+
+    Without ``url`` and ``kubernetes`` the URL is ``OLLAMA_URL`` from the environment, then ``DEFAULT_URL``.
+    """
 
     def given(name: str, default: Any) -> Any:
         value = params.get(name)
         return default if value is None else value
 
+    kubernetes = params.get("kubernetes")
+    url = params.get("url") or (None if kubernetes is not None else os.environ.get(URL_ENV) or DEFAULT_URL)
     return {
-        "url": given("url", DEFAULT_URL),
+        "url": url,
+        "kubernetes": kubernetes,
         "validate_certs": given("validate_certs", True),
         "ca_path": params.get("ca_path"),
-        "api_token": params.get("api_token"),
+        "api_token": params.get("api_token") or (None if kubernetes is not None else os.environ.get(TOKEN_ENV) or None),
         "connect_timeout": given("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
         "read_timeout": given("timeout", DEFAULT_READ_TIMEOUT),
         "retries": given("retries", DEFAULT_RETRIES),

@@ -32,6 +32,7 @@ from ansible_collections.mlops.ollama.plugins.module_utils._ollama_health import
 )
 from ansible_collections.mlops.ollama.plugins.module_utils._ollama_health_checks import HealthChecker
 from ansible_collections.mlops.ollama.plugins.module_utils._ollama_health_report import render_summary
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_kubernetes import DEFAULT_NAMESPACE, DEFAULT_PORT, options_from_environment
 
 # --internal checks the in-cluster Service; --external has no default: it is whatever URL users reach the service by.
 DEFAULT_INTERNAL_URL = "http://ollama.ml.svc.cluster.local:11434"
@@ -65,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             f"Environment: {EXTERNAL_URL_ENV} is the endpoint of --external (required for it), {INTERNAL_URL_ENV} overrides "
             "the endpoint of --internal, OLLAMA_HEALTH_MODELS (comma-separated) the default models, OLLAMA_API_TOKEN sends a "
-            "bearer token (never pass secrets as arguments)."
+            "bearer token (never pass secrets as arguments). With --service or --pod the API server's credentials come from "
+            "--kubeconfig/--context or K8S_AUTH_KUBECONFIG, K8S_AUTH_CONTEXT, K8S_AUTH_HOST, K8S_AUTH_API_KEY, K8S_AUTH_SSL_CA_CERT, "
+            "then the in-cluster service account or ~/.kube/config."
         ),
     )
     _add_endpoint_options(parser)
@@ -90,6 +93,12 @@ def _add_endpoint_options(parser: argparse.ArgumentParser) -> None:
         "--internal", dest="mode", action="store_const", const="internal", help=f"check the in-cluster Service (${INTERNAL_URL_ENV} or {DEFAULT_INTERNAL_URL})"
     )
     where.add_argument("--url", help="check this endpoint")
+    where.add_argument("--service", metavar="NAME", help="check Ollama behind this Service, through the Kubernetes API server's proxy")
+    where.add_argument("--pod", metavar="NAME", help="check Ollama in this pod, through the Kubernetes API server's proxy")
+    parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="namespace of --service or --pod (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port of --service or --pod (default: %(default)s)")
+    parser.add_argument("--kubeconfig", help="kubeconfig for --service or --pod (default: $K8S_AUTH_KUBECONFIG, in-cluster, ~/.kube/config)")
+    parser.add_argument("--context", help="kubeconfig context for --service or --pod")
 
 
 def _add_check_options(parser: argparse.ArgumentParser) -> None:
@@ -138,8 +147,18 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     tls.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
 
 
-def cli_url(args: argparse.Namespace) -> str:
-    """The endpoint to check; ``UsageError`` when --external (the default) has no URL to go to."""
+def cli_kubernetes(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``kubernetes`` option of --service / --pod, credentials from the options or K8S_AUTH_*; None for a URL."""
+    if not (args.service or args.pod):
+        return None
+    given = {"service": args.service, "pod": args.pod, "namespace": args.namespace, "port": args.port}
+    return options_from_environment({**given, "kubeconfig": args.kubeconfig, "context": args.context})
+
+
+def cli_url(args: argparse.Namespace) -> str | None:
+    """The endpoint to check (None through the Kubernetes API); ``UsageError`` when --external (the default) has no URL to go to."""
+    if args.service or args.pod:
+        return None
     if args.url:
         return str(args.url).rstrip("/")
     if args.mode == "internal":
@@ -182,7 +201,7 @@ def main(argv: Sequence[str] | None = None, *, transport: Any = None) -> int:
     """``ollama-health``: run the checks, print the summary, return the status's exit code."""
     args = build_parser().parse_args(argv)
     try:
-        url = cli_url(args)
+        url, kubernetes = cli_url(args), cli_kubernetes(args)
         params = params_from_args(args)
     except UsageError as exc:
         _err(f"ollama-health: error: {exc}")
@@ -201,12 +220,14 @@ def main(argv: Sequence[str] | None = None, *, transport: Any = None) -> int:
             connect_timeout=args.connect_timeout,
             read_timeout=args.timeout,
             retries=retries,
+            kubernetes=kubernetes,
             transport=transport,
         )
 
     try:
         # The load probe counts failures, so its requests are never retried.
-        report = HealthChecker(make_client(args.retries), params, url=url, load_client=make_client(0) if params.concurrency else None).run()
+        client = make_client(args.retries)
+        report = HealthChecker(client, params, url=client.endpoint, load_client=make_client(0) if params.concurrency else None).run()
     except OllamaParameterError as exc:
         _err(f"ollama-health: error: {exc}")
         return EXIT_USAGE

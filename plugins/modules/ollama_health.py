@@ -147,6 +147,14 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Check Ollama from outside the cluster, through the Service's proxy in the API server
+  mlops.ollama.ollama_health:
+    kubernetes:
+      service: ollama
+      namespace: ml
+    models:
+      - llama3.2:1b
+
 - name: Check the in-cluster Ollama Service (fails unless healthy)
   mlops.ollama.ollama_health:
     url: http://ollama.ml.svc.cluster.local:11434

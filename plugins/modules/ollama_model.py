@@ -125,6 +125,13 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Pull into one pod, through its proxy in the API server (credentials from K8S_AUTH_* or ~/.kube/config)
+  mlops.ollama.ollama_model:
+    kubernetes:
+      pod: ollama-7d9c5b6f4-x2x8q
+      namespace: ml
+    name: llama3.2:1b
+
 - name: Make sure a model from the public library is present
   mlops.ollama.ollama_model:
     url: http://127.0.0.1:11434

@@ -65,6 +65,14 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: The models behind the Service, read through the Kubernetes API
+  mlops.ollama.ollama_model_info:
+    kubernetes:
+      service: ollama
+      namespace: ml
+      context: homelab
+  register: __ollama_api
+
 - name: Everything the server says about its models
   mlops.ollama.ollama_model_info:
     url: http://127.0.0.1:11434

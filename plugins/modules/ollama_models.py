@@ -101,6 +101,15 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: The same set, from a workstation, through the Kubernetes API server (no route to the pods needed)
+  mlops.ollama.ollama_models:
+    kubernetes:
+      service: ollama
+      namespace: ml
+      kubeconfig: ~/.kube/config
+    models:
+      - llama3.2:1b
+
 - name: The models this service needs
   mlops.ollama.ollama_models:
     url: http://127.0.0.1:11434

@@ -52,20 +52,27 @@ def run_role(stack, tmp_path: Path, role: str, extra_vars: dict, *, expect_failu
     return json.loads(proc.stdout)
 
 
-def deploy_on_real_node(stack, tmp_path: Path, namespace: str, replicas: int, **role_vars) -> dict:
-    """Run ollama_deploy into ``namespace`` with the stack's Ollama image on its real node (fast probes, emptyDir storage)."""
+def real_node_vars(stack) -> dict:
+    """ollama_deploy's variables that run the stack's Ollama image on its real node, with small requests and fast probes."""
     repository, _colon, tag = stack.images["ollama"].rpartition(":")
-    extra = {
-        "ollama_deploy_namespace": namespace,
+    return {
         "ollama_deploy_image_repository": repository,
         "ollama_deploy_image_tag": tag,
-        "ollama_deploy_replicas": replicas,
-        "ollama_deploy_storage": "emptydir",
         "ollama_deploy_resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
         "ollama_deploy_node_selector": {"mlops.ollama/node": "real"},
         "ollama_deploy_tolerations": [{"key": "mlops.ollama/real-node", "operator": "Exists", "effect": "NoSchedule"}],
         "ollama_deploy_startup_probe": {"periodSeconds": 1, "failureThreshold": 60},
         "ollama_deploy_readiness_probe": {"periodSeconds": 1},
+    }
+
+
+def deploy_on_real_node(stack, tmp_path: Path, namespace: str, replicas: int, **role_vars) -> dict:
+    """Run ollama_deploy into ``namespace`` with the stack's Ollama image on its real node (fast probes, emptyDir storage)."""
+    extra = {
+        "ollama_deploy_namespace": namespace,
+        "ollama_deploy_replicas": replicas,
+        "ollama_deploy_storage": "emptydir",
+        **real_node_vars(stack),
         **role_vars,
     }
     result = run_role(stack, tmp_path, "ollama_deploy", extra, expect_failure=False)

@@ -26,6 +26,7 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from role_runs import real_node_vars
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = sorted((REPO / "molecule/resources/crds").glob("*.yml"))
@@ -131,7 +132,7 @@ def used(events: list[dict]) -> set[tuple[str, str, str, str | None]]:
     return out
 
 
-def test_the_site_uses_every_right_of_the_automation_and_is_refused_nothing(stack, kube, audit_log, crds, ollama_factory, tmp_path):
+def test_the_site_uses_every_right_of_the_automation_and_is_refused_nothing(stack, kube, audit_log, crds, tmp_path):
     awx_job = _awx_job()
     namespace = f"rbac-audit-{uuid.uuid4().hex[:6]}"
     admin_env = awx_job.job_environment(tmp_path / "admin", str(REPO / "build"), {"K8S_AUTH_KUBECONFIG": stack.kubeconfig})
@@ -145,9 +146,11 @@ def test_the_site_uses_every_right_of_the_automation_and_is_refused_nothing(stac
         "k3s_ml_namespace_network_policy_enabled": True,
     }
     inventory = tmp_path / "inventory.yml"
-    models = [f"{stack.registry_host}/mlops/tiny-a:latest"]
+    models = [f"{stack.pod_registry_host}/mlops/tiny-a:latest"]
+    # Ollama runs on the stack's real node and every Ollama call goes through the Service's proxy in the API server.
     job_vars = {
         **common,
+        **real_node_vars(stack),
         "ollama_deploy_storage_class": "local-path",
         "ollama_deploy_pvc_size": "5Gi",
         "ollama_deploy_hpa_enabled": True,
@@ -156,12 +159,10 @@ def test_the_site_uses_every_right_of_the_automation_and_is_refused_nothing(stac
         "ollama_deploy_ingress_kind": "ingressroute",
         "ollama_deploy_ingress_host": "ollama.rbac-audit.test",
         "ollama_deploy_ingress_cert_manager": True,
-        "model_sync_url": ollama_factory().url,
         "model_sync_models": models,
         "model_sync_insecure": True,
         "model_sync_drift_enabled": True,
         "scale_validate_replicas": 2,
-        "scale_validate_url": stack.ollama_url,
         "scale_validate_models": models,
         "scale_validate_request_loop_duration_s": 3,
         "scale_validate_report_dir": str(tmp_path / "reports"),
@@ -189,6 +190,10 @@ def test_the_site_uses_every_right_of_the_automation_and_is_refused_nothing(stac
                             "ollama_deploy_ingress_kind": "ingress",
                             "ollama_deploy_ingress_cert_manager": False,
                             "model_sync_drift_enabled": False,
+                            # Pruning deletes the first run's model through the proxy.
+                            "model_sync_models": [f"{stack.pod_registry_host}/mlops/tiny-b:latest"],
+                            "model_sync_prune": True,
+                            "scale_validate_models": [f"{stack.pod_registry_host}/mlops/tiny-b:latest"],
                         }
                     ),
                 ],

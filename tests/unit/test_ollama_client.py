@@ -541,8 +541,14 @@ def test_argspec_and_doc_fragment_agree() -> None:
         assert doc.get("default") == spec.get("default"), name
         # A ": " inside an unquoted line turns it into a mapping, which ansible-doc refuses.
         assert all(isinstance(line, str) for line in doc["description"]), name
-    assert CONNECTION_ARGSPEC["api_token"]["no_log"] is True
-    assert CONNECTION_ARGSPEC["url"]["default"] == oc.DEFAULT_URL == "http://ollama.ml.svc.cluster.local:11434"
+    suboptions = documented["kubernetes"]["suboptions"]
+    assert set(suboptions) == set(CONNECTION_ARGSPEC["kubernetes"]["options"])
+    for name, spec in CONNECTION_ARGSPEC["kubernetes"]["options"].items():
+        doc = suboptions[name]
+        assert (doc["type"], doc.get("default"), doc.get("aliases")) == (spec["type"], spec.get("default"), spec.get("aliases")), name
+    assert CONNECTION_ARGSPEC["api_token"]["no_log"] is True and CONNECTION_ARGSPEC["kubernetes"]["options"]["api_key"]["no_log"] is True
+    # url has no default in the spec, so that an explicit kubernetes option never meets one; the default applies later.
+    assert "default" not in CONNECTION_ARGSPEC["url"] and oc.DEFAULT_URL == "http://ollama.ml.svc.cluster.local:11434"
 
 
 def test_a_path_prefix_in_url_is_kept() -> None:

@@ -159,8 +159,8 @@ def test_an_unexpected_error_is_a_clean_failure_with_its_traceback(which: str, r
 def test_argument_spec_copies_the_connection_options() -> None:
     spec = _ollama_module.argument_spec({"name": {"type": "str"}})
     assert set(spec) == set(CONNECTION_ARGSPEC) | {"name"}
-    spec["url"]["default"] = "changed"
-    assert CONNECTION_ARGSPEC["url"]["default"] != "changed"
+    spec["timeout"]["default"] = "changed"
+    assert CONNECTION_ARGSPEC["timeout"]["default"] != "changed"
 
 
 def test_unreachable_url_fails_within_timeout_with_a_clear_message(run_module: Runner) -> None:
