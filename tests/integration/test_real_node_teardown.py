@@ -87,6 +87,8 @@ def test_down_leaves_nothing_behind():
         after = host_state()
         for key in before:
             added, removed = sorted(set(after[key]) - set(before[key])), sorted(set(before[key]) - set(after[key]))
-            assert after[key] == before[key], f"{key} differ after down:\n+ {added}\n- {removed}"
+            # Only what is added counts: another process of the test run (a bare Ollama of an earlier test) may close
+            # its own socket meanwhile.
+            assert added == [], f"{key} left behind after down:\n+ {added}\n(gone meanwhile: {removed})"
     finally:
         _stack("up")
