@@ -42,12 +42,20 @@ options:
       service:
         description:
           - The Service in front of Ollama, for example V(ollama). Each request goes to one ready pod behind it.
-          - Exactly one of O(kubernetes.service) and O(kubernetes.pod).
+          - Exactly one of O(kubernetes.service), O(kubernetes.pod) and O(kubernetes.pod_selector).
         type: str
       pod:
         description:
           - One pod's name, to talk to that replica alone (it need not be Ready, only running).
-          - Exactly one of O(kubernetes.service) and O(kubernetes.pod).
+          - Exactly one of O(kubernetes.service), O(kubernetes.pod) and O(kubernetes.pod_selector).
+        type: str
+      pod_selector:
+        description:
+          - A label selector, such as V(app.kubernetes.io/name=ollama), to act on every running pod it matches, each through
+            its own proxy, Ready or not. Pods that are not running (Pending, being deleted) are left out with a warning.
+          - Only M(mlops.ollama.ollama_models) (syncs each pod) and M(mlops.ollama.ollama_health) (checks each pod) take it;
+            their result then has C(pods), one result per pod, and fails naming each pod that failed. The pods are listed
+            with one Kubernetes request (RBAC C(list) on C(pods)).
         type: str
       namespace:
         description: The namespace of the Service or pod.

@@ -78,6 +78,7 @@ def _env(name: str) -> dict[str, Any]:
 KUBERNETES_OPTIONS: dict[str, dict[str, Any]] = {
     "service": {"type": "str"},
     "pod": {"type": "str"},
+    "pod_selector": {"type": "str"},
     "namespace": {"type": "str", "default": DEFAULT_NAMESPACE},
     "port": {"type": "int", "default": DEFAULT_PORT},
     "kubeconfig": {"type": "path", **_env("kubeconfig")},
@@ -215,9 +216,17 @@ def check_target(options: dict[str, Any]) -> tuple[str, str, str, int]:
     """``(kind, name, namespace, port)`` of the ``kubernetes`` option, or ``OllamaParameterError`` naming the suboption."""
     if not isinstance(options, dict):
         raise _fail(f"kubernetes must be a dictionary such as {{service: ollama, namespace: ml}}, got {options!r}")
-    service, pod = options.get("service"), options.get("pod")
-    if bool(service) == bool(pod):
-        raise _fail("kubernetes needs exactly one of service (the Ollama Service, for example ollama) and pod (one pod's name)")
+    service, pod, selector = options.get("service"), options.get("pod"), options.get("pod_selector")
+    if sum(1 for given in (service, pod, selector) if given) != 1:
+        raise _fail(
+            "kubernetes needs exactly one of service (the Ollama Service, for example ollama), pod (one pod's name) and "
+            "pod_selector (every running pod of a label selector)"
+        )
+    if selector:
+        raise _fail(
+            f"kubernetes.pod_selector={selector!r} names every pod of a selector: mlops.ollama.ollama_models and ollama_health act on each "
+            "of them, this module talks to one endpoint; give kubernetes.service or kubernetes.pod"
+        )
     kind, name = ("service", service) if service else ("pod", pod)
     namespace = options.get("namespace") or DEFAULT_NAMESPACE
     port = DEFAULT_PORT if options.get("port") is None else options.get("port")
@@ -233,22 +242,106 @@ def check_target(options: dict[str, Any]) -> tuple[str, str, str, int]:
 def kubernetes_route(options: dict[str, Any]) -> KubernetesRoute:
     """The route of the ``kubernetes`` option (see the file's docstring); ``OllamaParameterError`` on a bad value."""
     kind, name, namespace, port = check_target(options)
+    access = _api_access(options)
+    return KubernetesRoute(
+        kind=kind,
+        name=name,
+        namespace=namespace,
+        port=port,
+        api_server=access.host,
+        url=_proxy_url(access.host, namespace, kind, name, port),
+        headers=access.headers,
+        verify=access.verify,
+    )
+
+
+@dataclass(frozen=True)
+class _ApiAccess:
+    host: str
+    headers: dict[str, str] = field(repr=False)
+    verify: bool | ssl.SSLContext = field(repr=False)
+
+
+def _api_access(options: dict[str, Any]) -> _ApiAccess:
     if not HAS_KUBERNETES:
         raise _fail(f"the kubernetes option needs the kubernetes Python library (pip install kubernetes): {KUBERNETES_IMPORT_ERROR}")
     configuration = _api_configuration(options)
     host = (configuration.host or "").rstrip("/")
     if not host.startswith(("https://", "http://")):
         raise _fail(f"the Kubernetes API server address {host!r} is not a URL: set kubernetes.host (K8S_AUTH_HOST) or a kubeconfig with a server")
-    return KubernetesRoute(
-        kind=kind,
-        name=name,
-        namespace=namespace,
-        port=port,
-        api_server=host,
-        url=_proxy_url(host, namespace, kind, name, port),
-        headers=_auth_headers(configuration),
-        verify=_tls(configuration),
-    )
+    return _ApiAccess(host, _auth_headers(configuration), _tls(configuration))
+
+
+# --------------------------------------------------------------------------------------
+# Every pod of a selector
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PodState:
+    """One pod a selector matched: ``running`` when the proxy can reach it (Running, an IP, not being deleted)."""
+
+    name: str
+    phase: str
+    ready: bool
+    running: bool
+
+
+def one_pod_options(options: dict[str, Any], pod: str) -> dict[str, Any]:
+    """The ``kubernetes`` option of a selector, narrowed to one of its pods."""
+    return {**options, "pod_selector": None, "service": None, "pod": pod}
+
+
+def check_selector(options: dict[str, Any]) -> str:
+    """The selector of a ``kubernetes`` option for every pod, every other suboption checked as for one pod."""
+    selector = options.get("pod_selector") if isinstance(options, dict) else None
+    if not isinstance(selector, str) or not selector.strip() or any(c.isspace() for c in selector.strip()):
+        raise _fail(f"kubernetes.pod_selector={selector!r} must be a label selector without spaces, such as app.kubernetes.io/name=ollama")
+    if options.get("service") or options.get("pod"):
+        raise _fail("kubernetes.pod_selector is given with service or pod: give one of them")
+    check_target(one_pod_options(options, "pod"))
+    return selector.strip()
+
+
+def select_pods(options: dict[str, Any], *, timeout: float) -> tuple[str, list[PodState]]:
+    """The pods of ``kubernetes.pod_selector`` (sorted by name) and the text naming them; one Kubernetes request."""
+    import httpx
+
+    selector = check_selector(options)
+    namespace = options.get("namespace") or DEFAULT_NAMESPACE
+    access = _api_access(options)
+    where = f"pods {selector} in namespace {namespace} through the Kubernetes API at {access.host}"
+    request = f"GET /api/v1/namespaces/{namespace}/pods?labelSelector={selector}"
+    try:
+        with httpx.Client(headers=access.headers, verify=access.verify, timeout=timeout) as api:
+            reply = api.get(f"{access.host}/api/v1/namespaces/{quote(namespace)}/pods", params={"labelSelector": selector})
+    except httpx.HTTPError as exc:
+        raise OllamaUnreachable(
+            f"could not list the pods at the Kubernetes API server: {exc}", endpoint=where, request=request,
+            hint="check that the API server is reachable (kubeconfig, context or K8S_AUTH_HOST)",
+        ) from None
+    if reply.status_code in (401, 403):
+        raise OllamaAuthError(
+            f"the Kubernetes API server refused to list the pods (HTTP {reply.status_code})",
+            endpoint=where, request=request, status_code=reply.status_code, server_message=_status_message(reply.text),
+            hint=f"grant the identity the 'list' verb on 'pods' in namespace {namespace} (k3s_ml_namespace's automation Role has it)",
+        )
+    if not reply.is_success:
+        raise OllamaRequestError(
+            f"the Kubernetes API server did not list the pods (HTTP {reply.status_code})", endpoint=where, request=request,
+            status_code=reply.status_code, server_message=_status_message(reply.text) or reply.text[:300],
+            hint="check kubernetes.pod_selector (a label selector such as app.kubernetes.io/name=ollama) and the namespace",
+        )
+    pods = [_pod_state(item) for item in reply.json().get("items") or []]
+    return where, sorted(pods, key=lambda p: p.name)
+
+
+def _pod_state(pod: dict[str, Any]) -> PodState:
+    status = pod.get("status") or {}
+    phase = str(status.get("phase") or "Unknown")
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    running = phase == "Running" and bool(status.get("podIP")) and not (pod.get("metadata") or {}).get("deletionTimestamp")
+    return PodState(name=str(pod["metadata"]["name"]), phase=phase, ready=ready, running=running)
 
 
 def _given(options: dict[str, Any], *names: str) -> bool:

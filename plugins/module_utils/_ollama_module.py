@@ -38,6 +38,7 @@ from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import
 )
 from ansible_collections.mlops.ollama.plugins.module_utils._ollama_connection import connection_settings, module_connection_options
 from ansible_collections.mlops.ollama.plugins.module_utils._ollama_info import HAS_JMESPATH, JMESPATH_IMPORT_ERROR
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_kubernetes import check_selector, one_pod_options, select_pods
 
 if TYPE_CHECKING:  # pragma: no cover
     from ansible.module_utils.basic import AnsibleModule
@@ -62,14 +63,15 @@ def check_connection_params(params: dict[str, Any]) -> None:
 class ModuleRun:
     """What ``execute`` works with: the module's options, the client, and the one way to fail."""
 
-    def __init__(self, module: AnsibleModule, client: OllamaClient, client_factory: ClientFactory) -> None:
+    def __init__(self, module: AnsibleModule, client: OllamaClient, client_factory: ClientFactory, params: dict[str, Any] | None = None) -> None:
         self.module = module
         self.client = client
         self._factory = client_factory
+        self._params = params
 
     @property
     def params(self) -> dict[str, Any]:
-        return self.module.params
+        return self._params if self._params is not None else self.module.params
 
     @property
     def check_mode(self) -> bool:
@@ -84,11 +86,83 @@ class ModuleRun:
 
     def another_client(self, **overrides: Any) -> OllamaClient:
         """A second client on the same endpoint, with some options changed (``retries=0``)."""
-        return self._factory({**self.module.params, **overrides})
+        return self._factory({**self.params, **overrides})
 
     def fail(self, error: BaseException | str, **result: Any) -> NoReturn:
         forward_warnings(self.module, self.client)
         fail(self.module, error, **result)
+
+
+class _PodFailed(Exception):
+    """``run.fail`` of one pod of a selector: the other pods still run, the module fails once at the end."""
+
+    def __init__(self, error: BaseException | str, result: dict[str, Any]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.result = result
+
+
+class _PodRun(ModuleRun):
+    def fail(self, error: BaseException | str, **result: Any) -> NoReturn:
+        raise _PodFailed(error, result)
+
+
+def one_pod_params(params: dict[str, Any], pod: str) -> dict[str, Any]:
+    """A module's options with its ``kubernetes.pod_selector`` narrowed to one pod."""
+    return {**params, "kubernetes": one_pod_options(params["kubernetes"], pod)}
+
+
+def _pod_failure(exc: BaseException, client: OllamaClient | None, result: dict[str, Any]) -> dict[str, Any]:
+    shown = error_result(exc) if isinstance(exc, OllamaError) else {"msg": str(exc)}
+    return {**result, **shown, "failed": True, "api_calls": list(client.requests_made) if client is not None else []}
+
+
+def run_every_pod(module: AnsibleModule, prepared: Any, execute: Callable[[ModuleRun, Any], dict[str, Any]], factory: ClientFactory) -> NoReturn:
+    """``execute`` once per running pod of ``kubernetes.pod_selector``, each through its own proxy; one result with ``pods``.
+
+    A pod that fails does not stop the others; the module then fails naming each failed pod. Pods that match but
+    cannot be reached (Pending, being deleted) are listed in ``pods_not_running`` with a warning.
+    """
+    params = module.params
+    try:
+        where, pods = select_pods(params["kubernetes"], timeout=float(params.get("timeout") or 60))
+    except OllamaError as exc:
+        fail(module, exc)
+    running = [p for p in pods if p.running]
+    idle = [p.name for p in pods if not p.running]
+    if not running:
+        states = ", ".join(f"{p.name} {p.phase}" for p in pods) or "none matched"
+        fail(module, f"no running pod to talk to among the {where} ({states}): check the Deployment's pods and kubernetes.pod_selector")
+    if idle:
+        module.warn(f"pods not running, left out: {', '.join(idle)}")
+    results: dict[str, dict[str, Any]] = {}
+    for pod in running:
+        pod_params = one_pod_params(params, pod.name)
+        client: OllamaClient | None = None
+        try:
+            client = factory(pod_params)
+            results[pod.name] = {**execute(_PodRun(module, client, factory, pod_params), prepared), "ready": pod.ready}
+        except _PodFailed as exc:
+            results[pod.name] = _pod_failure(exc.error, client, exc.result)
+        except (OllamaError, OllamaParameterError) as exc:
+            results[pod.name] = _pod_failure(exc, client, {})
+        forward_warnings(module, client)
+    failed = [name for name, result in results.items() if result.get("failed")]
+    summary = {
+        "changed": any(r.get("changed") for r in results.values()),
+        "pods": results,
+        "pods_not_running": idle,
+        "api_calls": [f"{name}: {call}" for name, result in results.items() for call in result.get("api_calls") or []],
+    }
+    checked = [r for r in results.values() if isinstance(r.get("status_code"), int)]
+    if checked:  # ollama_health: the worst pod's verdict is the module's
+        worst = max(checked, key=lambda r: r["status_code"])
+        summary.update(status=worst.get("status"), status_code=worst["status_code"])
+    if failed:
+        detail = "; ".join(f"{name}: {results[name].get('msg')}" for name in failed)
+        module.fail_json(msg=f"{len(failed)} of {len(running)} pods of the {where} failed: {detail}", **summary)
+    module.exit_json(**summary)
+    raise AssertionError("exit_json returned")  # pragma: no cover - exit_json exits
 
 
 def forward_warnings(module: AnsibleModule, client: OllamaClient | None) -> None:
@@ -123,15 +197,24 @@ def run_ollama_module(
     execute: Callable[[ModuleRun, Prepared], dict[str, Any]],
     *,
     client_factory: ClientFactory | None = None,
+    every_pod: bool = False,
 ) -> NoReturn:
-    """Run one Ollama module (see the file's docstring); always ends in ``exit_json`` or ``fail_json``."""
+    """Run one Ollama module (see the file's docstring); always ends in ``exit_json`` or ``fail_json``.
+
+    ``every_pod``: the module accepts ``kubernetes.pod_selector`` and then runs once per pod (``run_every_pod``).
+    """
     require_libraries(module)
+    selector = every_pod and bool((module.params.get("kubernetes") or {}).get("pod_selector"))
     try:
-        check_connection_params(module.params)
+        if selector:
+            check_selector(module.params["kubernetes"])
+        check_connection_params(one_pod_params(module.params, "pod") if selector else module.params)
         prepared = prepare(module.params, bool(module.check_mode))
     except ValueError as exc:  # ModelParameterError, OllamaParameterError and the value rules' errors
         fail(module, exc)
     factory = client_factory or OllamaClient.from_module_params
+    if selector:
+        run_every_pod(module, prepared, execute, factory)
     client: OllamaClient | None = None
     try:
         client = factory(module.params)

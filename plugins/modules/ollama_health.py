@@ -209,6 +209,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+pods:
+  description:
+    - With O(kubernetes.pod_selector), the result of each pod, by pod name, with the keys of this result and C(ready)
+      (whether the pod was Ready); a failed pod's entry has C(failed), C(msg) and C(error).
+  returned: with kubernetes.pod_selector
+  type: dict
+pods_not_running:
+  description: With O(kubernetes.pod_selector), the matching pods that were left out because they were not running.
+  returned: with kubernetes.pod_selector
+  type: list
+  elements: str
 changed:
   description: Always V(false); the module changes nothing.
   returned: always
@@ -309,7 +320,7 @@ from ansible_collections.mlops.ollama.plugins.module_utils._ollama_module import
 def main() -> None:
     # HEALTH_ARGSPEC lives beside the checks: the ollama-health command shares its defaults.
     module = AnsibleModule(argument_spec=argument_spec(HEALTH_ARGSPEC), supports_check_mode=True)
-    run_ollama_module(module, prepare_health, execute_health)
+    run_ollama_module(module, prepare_health, execute_health, every_pod=True)
 
 
 if __name__ == "__main__":

@@ -134,6 +134,17 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+pods:
+  description:
+    - With O(kubernetes.pod_selector), the result of each pod, by pod name, with the keys of this result and C(ready)
+      (whether the pod was Ready); a failed pod's entry has C(failed), C(msg) and C(error).
+  returned: with kubernetes.pod_selector
+  type: dict
+pods_not_running:
+  description: With O(kubernetes.pod_selector), the matching pods that were left out because they were not running.
+  returned: with kubernetes.pod_selector
+  type: list
+  elements: str
 models:
   description: One entry per declared model, then one per pruned model, in that order.
   returned: always
@@ -242,7 +253,7 @@ ARGSPEC = {
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(ARGSPEC), supports_check_mode=True)
-    run_ollama_module(module, prepare_models, execute_sync)
+    run_ollama_module(module, prepare_models, execute_sync, every_pod=True)
 
 
 if __name__ == "__main__":

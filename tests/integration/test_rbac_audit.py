@@ -190,7 +190,8 @@ def test_the_site_uses_every_right_of_the_automation_and_is_refused_nothing(stac
                             "ollama_deploy_ingress_kind": "ingress",
                             "ollama_deploy_ingress_cert_manager": False,
                             "model_sync_drift_enabled": False,
-                            # Pruning deletes the first run's model through the proxy.
+                            # Every pod is synced through its own proxy, and pruning deletes the first run's model there.
+                            "model_sync_target": "every_pod",
                             "model_sync_models": [f"{stack.pod_registry_host}/mlops/tiny-b:latest"],
                             "model_sync_prune": True,
                             "scale_validate_models": [f"{stack.pod_registry_host}/mlops/tiny-b:latest"],

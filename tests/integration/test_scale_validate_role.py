@@ -99,7 +99,7 @@ BAD_INPUT = [
     ({"scale_validate_events_timeout": float("nan")}, "scale_validate_events_timeout"),
     ({"scale_validate_request_loop_concurrency": 0}, "scale_validate_request_loop_concurrency must be a whole number, 1 or more (got 0)"),
     ({"scale_validate_url": "ollama:11434"}, "scale_validate_url must be empty (reach the Service through the Kubernetes API) or an http:// or https:// URL"),
-    ({"scale_validate_url": "http://ollama:11434\n"}, "scale_validate_url must be empty (reach the Service through the Kubernetes API) or an http:// or https:// URL"),
+    ({"scale_validate_url": "http://ollama:11434\n"}, "scale_validate_url must be empty (reach the Service through the Kubernetes API) or an http"),
     ({"scale_validate_models": ["tiny a"]}, "scale_validate_models must be a list of model names without spaces or newlines"),
     ({"scale_validate_report_basename": "../x"}, "scale_validate_report_basename must be a plain file name"),
     ({"scale_validate_startup_regex": "(["}, "unterminated character set"),

@@ -110,3 +110,14 @@ def test_the_command_refuses_a_url_with_a_service() -> None:
     with pytest.raises(SystemExit) as exited:
         cli.build_parser().parse_args(["--service", "ollama", "--url", "http://x:11434"])
     assert exited.value.code == cli.EXIT_USAGE
+
+
+def test_a_pod_selector_is_for_the_modules_that_act_on_every_pod() -> None:
+    from ansible_collections.mlops.ollama.plugins.module_utils._ollama_kubernetes import check_selector
+
+    with pytest.raises(OllamaParameterError, match="ollama_models and ollama_health act on each"):
+        oc.connection_settings(None, kubernetes={"pod_selector": "app=ollama"})
+    assert check_selector({"pod_selector": " app=ollama,tier=llm ", "namespace": "ml"}) == "app=ollama,tier=llm"
+    for bad, named in (({"pod_selector": "app = ollama"}, "without spaces"), ({"pod_selector": "app=ollama", "service": "ollama"}, "give one of them")):
+        with pytest.raises(OllamaParameterError, match=named):
+            check_selector(bad)
