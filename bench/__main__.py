@@ -14,10 +14,10 @@ import time
 import traceback
 from pathlib import Path
 
-from . import growth, probe, pull, readiness, site_rerun
+from . import growth, probe, proxy, pull, readiness, site_rerun
 from .common import BenchResult, Row, clean_leftovers, log, require_stack
 
-BENCHMARKS = {m.NAME: m for m in (readiness, site_rerun, growth, pull, probe)}
+BENCHMARKS = {m.NAME: m for m in (readiness, site_rerun, growth, pull, probe, proxy)}
 HERE = Path(__file__).resolve().parent
 
 

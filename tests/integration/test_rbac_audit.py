@@ -4,7 +4,8 @@ The administrator's part (k3s_ml_namespace with every optional policy and the le
 the kubeconfig. Then the whole site runs as an AWX job would (molecule/site/awx_job.py's environment: only
 K8S_AUTH_HOST / K8S_AUTH_API_KEY, no kubeconfig) with every optional part on - ingress as a Traefik IngressRoute with
 its HTTPS redirect and a cert-manager Certificate, HPA, the model-drift CronJob - then again with those parts switched
-off (so they are pruned), then ollama_deploy with state=absent. The audit log then has to show:
+off (so they are pruned) and every pod synced through its own proxy, pruning the first model there, then one model
+removed through the Service's proxy (--tags models), then ollama_deploy with state=absent. The audit log then has to show:
 
 - no request by the automation's ServiceAccount was refused (no 403), and
 - every verb on every resource its Role and ClusterRole grant was used at least once.
@@ -195,6 +196,20 @@ def test_the_site_uses_every_right_of_the_automation_and_is_refused_nothing(stac
                             "model_sync_models": [f"{stack.pod_registry_host}/mlops/tiny-b:latest"],
                             "model_sync_prune": True,
                             "scale_validate_models": [f"{stack.pod_registry_host}/mlops/tiny-b:latest"],
+                        }
+                    ),
+                ],
+            ),
+            (
+                "a model removed through the Service",
+                [
+                    "--tags",
+                    "models",
+                    "-e",
+                    json.dumps(
+                        {
+                            "model_sync_models": [{"name": f"{stack.pod_registry_host}/mlops/tiny-b:latest", "state": "absent"}],
+                            "model_sync_verify_inference": False,
                         }
                     ),
                 ],
