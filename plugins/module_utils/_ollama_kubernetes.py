@@ -21,6 +21,7 @@ one of Ollama itself (``{"error": ...}``), so a failure names the hop that faile
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import ssl
@@ -133,19 +134,6 @@ class KubernetesRoute:
             f"grant the identity the {verb!r} verb on {self.resource!r} in namespace {self.namespace} (a Role rule with "
             f"resources: [{self.resource}] and verbs: [get, create, delete] covers every Ollama call); "
             "k3s_ml_namespace's automation Role has it"
-        )
-
-    def for_pod(self, pod: str) -> KubernetesRoute:
-        """The same credentials, to one pod's proxy (a replica synced or checked on its own)."""
-        return KubernetesRoute(
-            kind="pod",
-            name=pod,
-            namespace=self.namespace,
-            port=self.port,
-            api_server=self.api_server,
-            url=_proxy_url(self.api_server, self.namespace, "pod", pod, self.port),
-            headers=self.headers,
-            verify=self.verify,
         )
 
     def hop_error(self, status: int, body: str, *, method: str, model: str | None, request: str) -> OllamaError | None:
@@ -263,6 +251,19 @@ class _ApiAccess:
 
 
 def _api_access(options: dict[str, Any]) -> _ApiAccess:
+    """The API server and its credentials, read once per process for the same credential options.
+
+    A module builds a route to check its options, then its client, then one per pod of a selector: the kubeconfig
+    (and an exec credential plugin behind it) is read for the first only.
+    """
+    given = tuple((name, options.get(name)) for name in CREDENTIAL_ENV)
+    return _cached_api_access(given, os.environ.get("KUBECONFIG"))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_api_access(given: tuple[tuple[str, Any], ...], default_kubeconfig: str | None) -> _ApiAccess:
+    del default_kubeconfig  # part of the cache key only: the default kubeconfig's path comes from the environment
+    options = dict(given)
     if not HAS_KUBERNETES:
         raise _fail(f"the kubernetes option needs the kubernetes Python library (pip install kubernetes): {KUBERNETES_IMPORT_ERROR}")
     configuration = _api_configuration(options)

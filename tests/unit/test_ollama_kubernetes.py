@@ -13,6 +13,7 @@ import yaml
 from ansible_collections.mlops.ollama.plugins.module_utils import _ollama_connection as oc
 from ansible_collections.mlops.ollama.plugins.module_utils import _ollama_health_cli as cli
 from ansible_collections.mlops.ollama.plugins.module_utils._ollama_client import OllamaClient, OllamaParameterError
+from ansible_collections.mlops.ollama.plugins.module_utils._ollama_kubernetes import one_pod_options
 
 TOKEN = "abc.def"  # noqa: S105 - a made-up token
 
@@ -39,7 +40,8 @@ def test_a_service_through_a_kubeconfig(tmp_path: Path) -> None:
     assert settings.url == "https://api.example.test:6443/api/v1/namespaces/ml/services/ollama:11434/proxy"
     assert settings.headers == {"Authorization": f"Bearer {TOKEN}"}
     assert settings.endpoint == "service ml/ollama:11434 through the Kubernetes API at https://api.example.test:6443"
-    assert settings.route is not None and settings.route.for_pod("ollama-0").url.endswith("/namespaces/ml/pods/ollama-0:11434/proxy")
+    one_pod = one_pod_options({"pod_selector": "app=ollama", "namespace": "ml", "kubeconfig": kubeconfig(tmp_path)}, "ollama-0")
+    assert oc.connection_settings(None, kubernetes=one_pod).url.endswith("/namespaces/ml/pods/ollama-0:11434/proxy")
 
 
 def test_a_host_and_token_need_no_kubeconfig(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -121,3 +123,20 @@ def test_a_pod_selector_is_for_the_modules_that_act_on_every_pod() -> None:
     for bad, named in (({"pod_selector": "app = ollama"}, "without spaces"), ({"pod_selector": "app=ollama", "service": "ollama"}, "give one of them")):
         with pytest.raises(OllamaParameterError, match=named):
             check_selector(bad)
+
+
+def test_the_kubeconfig_is_read_once_for_the_check_the_client_and_each_pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ansible_collections.mlops.ollama.plugins.module_utils import _ollama_kubernetes as ok
+
+    loads: list[str] = []
+    real = ok.k8s_config.load_kube_config
+
+    def counting(*args: object, **kwargs: object) -> None:
+        loads.append(str(kwargs.get("config_file")))
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(ok.k8s_config, "load_kube_config", counting)
+    selector = {"pod_selector": "app=ollama", "namespace": "ml", "kubeconfig": kubeconfig(tmp_path)}
+    urls = [oc.connection_settings(None, kubernetes=one_pod_options(selector, pod)).url for pod in ("a", "b", "c")]
+    assert [u.rsplit("/pods/", 1)[1] for u in urls] == ["a:11434/proxy", "b:11434/proxy", "c:11434/proxy"]
+    assert len(loads) == 1, loads
