@@ -40,6 +40,20 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def wait_for_cluster_ip(url: str, timeout: float = 30) -> None:
+    """Until a Service's ClusterIP answers 5 requests in a row: kube-proxy programs its rules up to a sync period after
+    the EndpointSlice lists the pods, and until then the address refuses connections."""
+    import httpx
+
+    def answers() -> bool:
+        try:
+            return httpx.get(url, timeout=5).is_success
+        except httpx.HTTPError:
+            return False
+
+    wait_for(lambda: all(answers() for attempt in range(5)), timeout, f"{url} to answer")
+
+
 def kubectl(*args: str, stdin: str | None = None) -> str:
     return subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=True, timeout=120).stdout
 

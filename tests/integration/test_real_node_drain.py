@@ -12,7 +12,7 @@ import time
 from typing import Any, Callable
 
 import httpx
-from k8s_live import wait_for
+from k8s_live import wait_for, wait_for_cluster_ip
 from kubernetes import client
 from role_runs import deploy_on_real_node
 
@@ -40,13 +40,6 @@ class RequestLoop(threading.Thread):
             time.sleep(0.02)
 
 
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=5).is_success
-    except httpx.HTTPError:
-        return False
-
-
 def test_both_replicas_serve_and_a_scale_down_fails_no_request(
     stack: Any, kube: Any, real_node_namespace: str, tmp_path: Any, run_module: ModuleRunner
 ) -> None:
@@ -65,9 +58,7 @@ def test_both_replicas_serve_and_a_scale_down_fails_no_request(
 
     cluster_ip = core.read_namespaced_service("ollama", namespace).spec.cluster_ip
     url = f"http://{cluster_ip}:11434{REQUEST}"
-    # kube-proxy programs the Service's rules up to its sync period after the EndpointSlice changes, and until then
-    # the ClusterIP rejects connections: the loop starts once the Service itself answers.
-    assert wait_for(lambda: all(answers(url) for attempt in range(5)), 30, "the Service's ClusterIP to answer")
+    wait_for_cluster_ip(url)  # the loop starts once the Service itself answers
     loop = RequestLoop(url)
     started = time.monotonic()
     loop.start()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from k8s_live import wait_for
+from k8s_live import wait_for, wait_for_cluster_ip
 from kubernetes import client
 from role_runs import deploy_on_real_node
 
@@ -69,6 +69,7 @@ def test_load_through_the_service_scales_the_hpa_up_and_back_down(stack: Any, ku
     )
     url = f"http://{core.read_namespaced_service('ollama', namespace).spec.cluster_ip}:11434"
     name = f"{stack.pod_registry_host}/{MODEL}"
+    wait_for_cluster_ip(f"{url}/api/version")
     with httpx.stream("POST", f"{url}/api/pull", json={"model": name, "insecure": True}, timeout=120) as pulled:
         assert [line for line in pulled.iter_lines() if line][-1] == '{"status":"success"}'
 
