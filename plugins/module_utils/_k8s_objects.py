@@ -113,6 +113,12 @@ def pod_ready(pod: Mapping[str, Any]) -> bool:
     return conditions(pod).get("Ready", {}).get("status") == "True"
 
 
+def pod_started(pod: Mapping[str, Any]) -> bool:
+    """Every container runs and has passed its startup probe: the server answers, Ready or not."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return bool(statuses) and all(cs.get("started") is True and "running" in (cs.get("state") or {}) for cs in statuses)
+
+
 def pod_terminating(pod: Mapping[str, Any]) -> bool:
     return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
 

@@ -33,6 +33,7 @@ from ansible_collections.mlops.ollama.plugins.module_utils._k8s_objects import (
     last_condition,
     now,
     pod_ready,
+    pod_started,
 )
 from ansible_collections.mlops.ollama.plugins.module_utils._k8s_timeline import PodTimeline
 from ansible_collections.mlops.ollama.plugins.module_utils._k8s_watch import Watch, next_before
@@ -46,6 +47,7 @@ SCALE_ARGSPEC: dict[str, Any] = {
     "wait": {"type": "bool", "default": True},
     "wait_timeout": {"type": "float", "default": 300},
     "wait_for_termination": {"type": "bool", "default": True},
+    "wait_for": {"type": "str", "default": "ready", "choices": ["ready", "started"]},
     "capacity_check": {"type": "bool", "default": True},
     "replicas_owner": {
         "type": "dict",
@@ -143,24 +145,31 @@ def _first_result(params: Mapping[str, Any], deploy: Mapping[str, Any], before: 
 # ------------------------------------------------------------------------------------------------
 # watch and wait
 # ------------------------------------------------------------------------------------------------
-def target_state(deploy: Mapping[str, Any], timeline: PodTimeline, target: int, generation: int, wait_for_termination: bool) -> tuple[bool, list[str]]:
-    """Whether the Deployment and its pods have reached ``target``; else what is still missing."""
+def target_state(
+    deploy: Mapping[str, Any], timeline: PodTimeline, target: int, generation: int, wait_for_termination: bool, ready: bool = True
+) -> tuple[bool, list[str]]:
+    """Whether the Deployment and its pods have reached ``target``; else what is still missing.
+
+    Without ``ready`` the pods need only have started (each container runs and passed its startup probe): pods whose
+    readiness waits for something the caller does next, such as their models."""
     waiting: list[str] = []
     status = deploy.get("status") or {}
     if int(status.get("observedGeneration") or 0) < generation:
         waiting.append(f"the Deployment controller has not observed generation {generation} yet")
-    for field, label in (("replicas", "replicas"), ("updatedReplicas", "updated replicas"), ("readyReplicas", "ready replicas")):
+    counts = (("replicas", "replicas"), ("updatedReplicas", "updated replicas")) + ((("readyReplicas", "ready replicas"),) if ready else ())
+    for field, label in counts:
         if int(status.get(field) or 0) != target:
             waiting.append(f"Deployment status has {int(status.get(field) or 0)} {label}, want {target}")
     live = timeline.live()
     if len(live) != target:
         waiting.append(f"{len(live)} live pods, want {target}")
     for pod in live:
-        if not pod_ready(pod):
+        if not (pod_ready(pod) if ready else pod_started(pod)):
             meta = pod.get("metadata") or {}
             node = (pod.get("spec") or {}).get("nodeName") or "no node"
             phase = (pod.get("status") or {}).get("phase") or "Unknown"
-            waiting.append(f"pod {meta.get('name')} ({phase}, {node}) is not Ready: {describe_condition(last_condition(pod))}")
+            state = "Ready" if ready else "started"
+            waiting.append(f"pod {meta.get('name')} ({phase}, {node}) is not {state}: {describe_condition(last_condition(pod))}")
     if wait_for_termination:
         for pod in timeline.terminating():
             meta = pod.get("metadata") or {}
@@ -227,7 +236,9 @@ class ScaleRun:
             self.generation = int((self.deploy.get("metadata") or {}).get("generation") or self.generation)
 
     def state(self) -> tuple[bool, list[str]]:
-        return target_state(self.deploy, self.timeline, self.target, self.generation, self.params["wait_for_termination"])
+        return target_state(
+            self.deploy, self.timeline, self.target, self.generation, self.params["wait_for_termination"], self.params.get("wait_for", "ready") == "ready"
+        )
 
     def wait(self, timeout: float) -> tuple[bool, list[str]]:
         """Apply what the watches deliver until the target is reached or ``timeout`` (from the patch) passes."""
@@ -295,7 +306,7 @@ class ScaleRun:
     def timed_out(self, waiting: list[str], result: dict[str, Any]) -> K8sTimeout:
         timeout = float(self.params["wait_timeout"])
         return K8sTimeout(
-            f"Timed out after {timeout:g} s waiting for Deployment {self.namespace}/{self.name} to reach {self.target} Ready replicas"
+            f"Timed out after {timeout:g} s waiting for Deployment {self.namespace}/{self.name} to reach {self.target} {'Ready' if self.params.get('wait_for', 'ready') == 'ready' else 'started'} replicas"
             + (" with the surplus pods gone" if self.params["wait_for_termination"] else "")
             + ": "
             + "; ".join(waiting + _deployment_problems(self.deploy)),

@@ -15,7 +15,7 @@ description:
     until the target is reached - every pod Ready for a scale-up, the surplus pods gone for a scale-down - or O(wait_timeout) passes.
   - "The target is reached when: the Deployment controller has observed the new generation; its status shows O(replicas) replicas and
     O(replicas) updated (current pod template) and ready replicas; exactly O(replicas) pods of its selector are live (not being deleted, not
-    finished) and all are Ready;
+    finished) and all are Ready (with O(wait_for=started): the ready count is not needed and each pod's containers need only have started);
     and, with O(wait_for_termination), no pod of the selector is still terminating."
   - Returns a timeline for every pod (created, scheduled and its node, running, ready, deletion requested, gone) with timestamps,
     how long each termination took against the pod's grace period, whether a delete was forced, and when the target was detected.
@@ -80,6 +80,15 @@ options:
       - Also wait until the pods being deleted are gone (not just out of the count).
     type: bool
     default: true
+  wait_for:
+    description:
+      - What each pod must reach. V(ready) waits for the Deployment's ready replicas and every pod Ready.
+      - V(started) waits only until every container of each pod runs and has passed its startup probe, Ready or not, for pods whose
+        readiness waits for something done next, such as their models (the role C(ollama_deploy) with
+        C(ollama_deploy_readiness_models)).
+    type: str
+    choices: [ready, started]
+    default: ready
   capacity_check:
     description:
       - Before a scale-up (also in check mode), estimate whether the extra pods' requests fit on the nodes, and fail with the shortfall
