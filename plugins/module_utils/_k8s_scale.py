@@ -305,8 +305,9 @@ class ScaleRun:
 
     def timed_out(self, waiting: list[str], result: dict[str, Any]) -> K8sTimeout:
         timeout = float(self.params["wait_timeout"])
+        state = "Ready" if self.params.get("wait_for", "ready") == "ready" else "started"
         return K8sTimeout(
-            f"Timed out after {timeout:g} s waiting for Deployment {self.namespace}/{self.name} to reach {self.target} {'Ready' if self.params.get('wait_for', 'ready') == 'ready' else 'started'} replicas"
+            f"Timed out after {timeout:g} s waiting for Deployment {self.namespace}/{self.name} to reach {self.target} {state} replicas"
             + (" with the surplus pods gone" if self.params["wait_for_termination"] else "")
             + ": "
             + "; ".join(waiting + _deployment_problems(self.deploy)),
