@@ -26,6 +26,11 @@ options:
       - A registry to pull the name from when it names none, as V(host[:port]) without a scheme or path.
       - Empty or V(null) keeps the name's own (Ollama's public registry for a plain name).
     type: str
+  what:
+    description:
+      - What the name is, as the error names it (for example the variable it came from).
+    type: str
+    default: model name
 """
 
 EXAMPLES = r"""
@@ -50,10 +55,10 @@ from ansible.errors import AnsibleFilterError  # noqa: E402 - the documentation 
 from ansible_collections.mlops.ollama.plugins.module_utils._ollama_names import ModelParameterError, qualified_model_name  # noqa: E402
 
 
-def model_name(value, registry=None):
+def model_name(value, registry=None, what="model name"):
     """The display name of ``value``, pulled from ``registry`` when it names none."""
     try:
-        return qualified_model_name(value, registry or None, param="model name")
+        return qualified_model_name(value, registry or None, param=what)
     except ModelParameterError as exc:
         raise AnsibleFilterError(str(exc)) from None
 

@@ -180,6 +180,12 @@ OLLAMA_DEPLOY_STATIC = {
     "environment variable name with a space": ("ollama_deploy_extra_env", {"ollama_deploy_extra_env": {"MY VAR": "1"}}),
     "listen address with a port": ("ollama_deploy_listen_address", {"ollama_deploy_listen_address": "0.0.0.0:11434"}),
     "models dir escaping the volume": ("ollama_deploy_models_dir", {"ollama_deploy_models_dir": "/root/.ollama/../../etc"}),
+    "readiness model with a space": ("ollama_deploy_readiness_models", {"ollama_deploy_readiness_models": ["tiny a"]}),
+    "readiness inference without a model": ("ollama_deploy_readiness_inference", {"ollama_deploy_readiness_inference": True}),
+    "readiness models on emptyDir with a rolling update": (
+        "ollama_deploy_strategy=Recreate",
+        {"ollama_deploy_readiness_models": ["tiny-a"], "ollama_deploy_storage": "emptydir", "ollama_deploy_strategy": "RollingUpdate"},
+    ),
     "ingress host that is an IP": ("ollama_deploy_ingress_host", {"ollama_deploy_ingress_enabled": True, "ollama_deploy_ingress_host": "10.0.0.1"}),
     "ingress host with a trailing newline": (
         "ollama_deploy_ingress_host",

@@ -40,3 +40,8 @@ def test_bad_value_is_named(value, registry, named):
 
 def test_registered_name():
     assert FilterModule().filters() == {"model_name": model_name}
+
+
+def test_the_error_names_what_the_value_is():
+    with pytest.raises(AnsibleFilterError, match="ollama_deploy_readiness_models"):
+        model_name("tiny a", None, what="ollama_deploy_readiness_models")
