@@ -129,7 +129,7 @@ def test_role_pulls_plain_dotted_and_tagged_names_from_the_registry(rendered):
 
 
 def _fake_ollama(tmp: Path) -> Path:
-    """A stand-in for the Ollama CLI: ``list`` prints $FAKE_LISTED as a table, ``pull`` records its arguments."""
+    """A stand-in for the Ollama CLI: ``list`` prints $FAKE_LISTED as a table, ``pull`` records its arguments and lists the model."""
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
     script = bin_dir / "ollama"
@@ -139,7 +139,7 @@ def _fake_ollama(tmp: Path) -> Path:
         "  list)\n"
         "    printf 'NAME                          ID              SIZE      MODIFIED\\n'\n"
         '    while read -r name; do printf \'%s    8eeb52dfb3bb    1.3 GB    2 days ago\\n\' "$name"; done < "$FAKE_LISTED" ;;\n'
-        '  pull) shift; echo "$*" >> "$FAKE_PULLS" ;;\n'
+        '  pull) shift; echo "$*" >> "$FAKE_PULLS"; for name; do :; done; echo "$name" >> "$FAKE_LISTED" ;;\n'
         '  *) echo "unexpected: $*" >&2; exit 2 ;;\n'
         "esac\n"
     )
