@@ -157,7 +157,12 @@ def run_every_pod(module: AnsibleModule, prepared: Any, execute: Callable[[Modul
     checked = [r for r in results.values() if isinstance(r.get("status_code"), int)]
     if checked:  # ollama_health: the worst pod's verdict is the module's
         worst = max(checked, key=lambda r: r["status_code"])
-        summary.update(status=worst.get("status"), status_code=worst["status_code"])
+        summary.update(
+            status=worst.get("status"),
+            status_code=worst["status_code"],
+            message="; ".join(f"{name}: {result.get('message') or result.get('status')}" for name, result in results.items()),
+            summary=[f"{name}: {line}" for name, result in results.items() for line in result.get("summary") or []],
+        )
     if failed:
         detail = "; ".join(f"{name}: {results[name].get('msg')}" for name in failed)
         module.fail_json(msg=f"{len(failed)} of {len(running)} pods of the {where} failed: {detail}", **summary)

@@ -243,7 +243,7 @@ failed_check:
   type: str
   sample: null
 message:
-  description: One line explaining the verdict.
+  description: One line explaining the verdict; with O(kubernetes.pod_selector), each pod's, after its name.
   returned: always
   type: str
   sample: all checks passed
@@ -297,7 +297,9 @@ checks:
     api: {name: api, outcome: passed, ok: true, message: API endpoint accessible (version 0.11.4), duration_s: 0.004, version: 0.11.4}
     load: {name: load, outcome: skipped, ok: false, message: "not requested (concurrency: 0)", duration_s: 0.0}
 summary:
-  description: The human-readable report, the same lines as the C(scripts/ollama-health) command prints.
+  description:
+    - The human-readable report, the same lines as the C(scripts/ollama-health) command prints.
+    - With O(kubernetes.pod_selector), every pod's lines, each after its pod's name.
   returned: always
   type: list
   elements: str

@@ -69,6 +69,9 @@ def test_every_pod_holds_the_declared_models_and_a_lost_model_is_restored_in_its
     health = run_module("ollama_health", check)
     assert health.get("failed") is not True and health["status"] == "healthy", health.get("msg")
     assert sorted(health["pods"]) == sorted(pods) and all(r["status"] == "healthy" for r in health["pods"].values()), health["pods"]
+    # The drill's report reads the verdict's message and summary: each pod's, named.
+    assert all(f"{name}: " in health["message"] for name in pods), health["message"]
+    assert {line.split(": ", 1)[0] for line in health["summary"]} == set(pods), health["summary"]
 
 
 def test_model_sync_follows_per_pod_storage_into_every_pod(stack: Any, kube: Any, real_node_namespace: str, tmp_path: Any) -> None:
