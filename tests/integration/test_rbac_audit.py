@@ -4,8 +4,10 @@ The administrator's part (k3s_ml_namespace with every optional policy and the le
 the kubeconfig. Then the whole site runs as an AWX job would (molecule/site/awx_job.py's environment: only
 K8S_AUTH_HOST / K8S_AUTH_API_KEY, no kubeconfig) with every optional part on - ingress as a Traefik IngressRoute with
 its HTTPS redirect and a cert-manager Certificate, HPA, the model-drift CronJob - then again with those parts switched
-off (so they are pruned) and every pod synced through its own proxy, pruning the first model there, then one model
-removed through the Service's proxy (--tags models), then ollama_deploy with state=absent. The audit log then has to show:
+off (so they are pruned) and every pod synced through its own proxy, pruning the first model there; then the drill
+alone (--tags scale), one model removed through the Service's proxy (--tags models), and ollama_deploy with
+state=absent. Each of these runs is a controller in a network namespace that reaches only the API server's address
+(controller_netns), so every Ollama call provably goes through the API server's proxy. The audit log then has to show:
 
 - no request by the automation's ServiceAccount was refused (no 403), and
 - every verb on every resource its Role and ClusterRole grant was used at least once.
@@ -27,6 +29,7 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from controller_netns import api_server_only
 from role_runs import real_node_vars
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,10 +81,16 @@ def crds(kube):
         ext.delete_custom_resource_definition(name)
 
 
-def ansible_playbook(args: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
+def ansible_playbook(args: list[str], env: dict, cwd: Path, prefix: list[str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(Path(sys.executable).with_name("ansible-playbook")), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=1800, check=False
+        [*(prefix or []), str(Path(sys.executable).with_name("ansible-playbook")), *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=1800, check=False,
     )
+
+
+def _reaches(prefix: list[str], url: str) -> bool:
+    probe = f"import httpx, sys\ntry:\n    httpx.get({url!r}, timeout=3, verify=False)\nexcept httpx.TransportError:\n    sys.exit(1)"
+    return subprocess.run([*prefix, sys.executable, "-c", probe], capture_output=True, timeout=60, check=False).returncode == 0
 
 
 def audit_events(log: Path, username: str) -> list[dict]:
@@ -200,6 +209,7 @@ def test_the_site_uses_every_right_of_the_automation_and_is_refused_nothing(stac
                     ),
                 ],
             ),
+            ("the drill alone", ["--tags", "scale", "-e", json.dumps({"scale_validate_models": [f"{stack.pod_registry_host}/mlops/tiny-b:latest"]})]),
             (
                 "a model removed through the Service",
                 [
@@ -217,12 +227,21 @@ def test_the_site_uses_every_right_of_the_automation_and_is_refused_nothing(stac
             ("removal", ["--tags", "deploy", "-e", json.dumps({"ollama_deploy_state": "absent", "ollama_deploy_delete_data": True})]),
         ]
         failed = []
-        for name, extra in runs:
-            job_dir = tmp_path / name.split()[0]
-            env = awx_job.job_environment(job_dir, str(REPO / "build"), awx_job.token_auth(host, token))
-            run = ansible_playbook(["mlops.ollama.site", "-i", str(inventory), "--skip-tags", "namespace", *extra], env, job_dir)
-            if run.returncode != 0:
-                failed.append(f"{name}: {json.dumps(awx_job.summarize(run.returncode, run.stdout, run.stderr), indent=1)[-3000:]}\n{failed_items(run.stdout)}")
+        with api_server_only(host, stack.real_node_ip) as controller:
+            for number, (name, extra) in enumerate(runs, 1):
+                job_dir = tmp_path / f"run-{number}"
+                env = awx_job.job_environment(job_dir, str(REPO / "build"), awx_job.token_auth(host, token))
+                run = ansible_playbook(["mlops.ollama.site", "-i", str(inventory), "--skip-tags", "namespace", *extra], env, job_dir, controller)
+                if run.returncode != 0:
+                    summary = json.dumps(awx_job.summarize(run.returncode, run.stdout, run.stderr), indent=1)[-3000:]
+                    failed.append(f"{name}: {summary}\n{failed_items(run.stdout)}")
+                if name == "everything on":
+                    # While Ollama runs: the controller reaches the API server, and neither a pod nor the Service.
+                    pod = core.list_namespaced_pod(namespace, label_selector="app.kubernetes.io/name=ollama").items[0]
+                    service = core.read_namespaced_service("ollama", namespace)
+                    assert _reaches(controller, f"{host}/version"), "the controller's namespace does not reach the API server"
+                    for address in (f"http://{pod.status.pod_ip}:11434/", f"http://{service.spec.cluster_ip}:11434/", f"http://{stack.pod_registry_host}/v2/"):
+                        assert not _reaches(controller, address), f"the controller's namespace reaches {address}"
 
         time.sleep(2)  # the audit backend writes in batches
         events = audit_events(audit_log, f"system:serviceaccount:{namespace}:{AUTOMATION}")
