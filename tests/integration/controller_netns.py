@@ -9,8 +9,10 @@ matches. Pod IPs, ClusterIPs, the registry and the host's other ports are all ou
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
+import time
 from contextlib import contextmanager
 from typing import Iterator
 from urllib.parse import urlparse
@@ -32,6 +34,20 @@ def _run(*cmd: str, stdin: str | None = None) -> None:
     subprocess.run(cmd, input=stdin, text=True, check=True, capture_output=True, timeout=30)
 
 
+def _own_namespace(holder: subprocess.Popen) -> None:
+    """Until ``unshare`` has made the holder's namespace: before that, /proc/<pid>/ns/net is the host's, and every
+    address, route and rule below would land on the host."""
+    host = os.readlink("/proc/self/ns/net")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if holder.poll() is not None:
+            raise RuntimeError(f"unshare --net exited with {holder.returncode}")
+        if os.readlink(f"/proc/{holder.pid}/ns/net") != host:
+            return
+        time.sleep(0.01)
+    raise RuntimeError("unshare --net made no network namespace within 10 s")
+
+
 @contextmanager
 def api_server_only(apiserver: str, server_ip: str) -> Iterator[list[str]]:
     """The command prefix that runs a program in the namespace; ``apiserver`` is the kubeconfig's URL (127.0.0.1)."""
@@ -43,6 +59,7 @@ def api_server_only(apiserver: str, server_ip: str) -> Iterator[list[str]]:
     holder = subprocess.Popen(["unshare", "--net", "--", "sleep", "infinity"])
     inside = ["nsenter", f"--net=/proc/{holder.pid}/ns/net", "--"]
     try:
+        _own_namespace(holder)
         _run("ip", "link", "add", host_link, "type", "veth", "peer", "name", link, "netns", str(holder.pid))
         _run("ip", "addr", "add", f"{subnet}.1/30", "dev", host_link)
         _run("ip", "link", "set", host_link, "up")
