@@ -203,6 +203,8 @@ class ScaleRun:
 
     def __init__(self, client: K8sClient, params: Mapping[str, Any], deploy: dict[str, Any], target: int) -> None:
         self.client, self.params, self.deploy, self.target = client, params, deploy, target
+        # Whether the pods must be Ready, or need only have started (wait_for=started).
+        self.ready = params.get("wait_for", "ready") == "ready"
         self.namespace, self.name = params["namespace"], params["name"]
         self.selector = label_selector((deploy.get("spec") or {}).get("selector"))
         self.generation = int((deploy.get("metadata") or {}).get("generation") or 0)
@@ -236,9 +238,7 @@ class ScaleRun:
             self.generation = int((self.deploy.get("metadata") or {}).get("generation") or self.generation)
 
     def state(self) -> tuple[bool, list[str]]:
-        return target_state(
-            self.deploy, self.timeline, self.target, self.generation, self.params["wait_for_termination"], self.params.get("wait_for", "ready") == "ready"
-        )
+        return target_state(self.deploy, self.timeline, self.target, self.generation, self.params["wait_for_termination"], self.ready)
 
     def wait(self, timeout: float) -> tuple[bool, list[str]]:
         """Apply what the watches deliver until the target is reached or ``timeout`` (from the patch) passes."""
@@ -305,7 +305,7 @@ class ScaleRun:
 
     def timed_out(self, waiting: list[str], result: dict[str, Any]) -> K8sTimeout:
         timeout = float(self.params["wait_timeout"])
-        state = "Ready" if self.params.get("wait_for", "ready") == "ready" else "started"
+        state = "Ready" if self.ready else "started"
         return K8sTimeout(
             f"Timed out after {timeout:g} s waiting for Deployment {self.namespace}/{self.name} to reach {self.target} {state} replicas"
             + (" with the surplus pods gone" if self.params["wait_for_termination"] else "")
